@@ -1,0 +1,20 @@
+# preprocess -> train -> evaluate, one train/evaluate job per model in configs/model/.
+#   snakemake -j 3
+#   snakemake -j 3 --config models=[lr,rf] overrides="training.test_size=0.3"
+# All knobs live in configs/ (Hydra); see README.md.
+
+from snakemake.utils import min_version
+
+min_version("9.27")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,254 @@
+"""Hydra config: the typed schema, composition with overrides, and validation.
+
+Every entry point (Snakefile, scripts, CLI, tests) goes through `compose_config`, so a
+bad config is rejected the same way everywhere: one `ConfigError` line naming the key,
+the file it comes from and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+CONFIG_DIR_ENV = "TABFLOW_CONFIG_DIR"
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message is one line that names key, file and fix."""
+
+
+@dataclass
+class DataConfig:
+    raw_path: str = MISSING
+    target_col: str = MISSING
+    positive_label: Any = 1
+    positive_name: str = "positive"
+    negative_name: str = "negative"
+    categorical_cols: list[str] = field(default_factory=list)
+    na_values: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not str(self.raw_path).strip():
+            raise _range("data.raw_path", self.raw_path, "a path to a CSV file")
+        if not str(self.target_col).strip():
+            raise _range("data.target_col", self.target_col, "a column name")
+
+
+@dataclass
+class TrainingConfig:
+    test_size: float = 0.2
+    random_state: int = 42
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.test_size < 1.0:
+            raise _range("training.test_size", self.test_size, "a fraction strictly between 0 and 1")
+        if not 0 <= self.random_state < 2**32:
+            raise _range("training.random_state", self.random_state, "an integer in [0, 2**32)")
+
+
+@dataclass
+class ModelConfig:
+    _target_: str = MISSING
+    scale: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from tabflow.models import ALLOWED_ESTIMATORS
+
+        if self._target_ != MISSING and self._target_ not in ALLOWED_ESTIMATORS:
+            allowed = ", ".join(sorted(ALLOWED_ESTIMATORS))
+            raise ConfigError(
+                f"model._target_={self._target_!r} is not an allowed estimator; "
+                f"use one of: {allowed}"
+            )
+
+
+@dataclass
+class MlflowConfig:
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment_name: str = "heart_disease_classification"
+
+    def __post_init__(self) -> None:
+        if not self.experiment_name.strip():
+            raise _range("mlflow.experiment_name", self.experiment_name, "a non-empty name")
+
+
+@dataclass
+class PathsConfig:
+    results_dir: str = "results"
+
+    def __post_init__(self) -> None:
+        if not self.results_dir.strip() or Path(self.results_dir).is_absolute():
+            raise _range("paths.results_dir", self.results_dir, "a relative folder name")
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+_SOURCES = {
+    "data": "configs/data.yaml",
+    "training": "configs/training.yaml",
+    "model": "configs/model/<name>.yaml",
+    "mlflow": "configs/config.yaml",
+    "paths": "configs/config.yaml",
+}
+
+
+def source_file(key: str) -> str:
+    """The YAML file a dotted config key is set in."""
+    return _SOURCES.get(key.split(".")[0], "configs/config.yaml")
+
+
+def _range(key: str, value: Any, expected: str) -> ConfigError:
+    return ConfigError(
+        f"{key}={value!r} is invalid: expected {expected}; "
+        f"fix it in {source_file(key)} or in your override"
+    )
+
+
+def _register_schema() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="schema", node=Config)
+
+
+def config_dir() -> Path:
+    """Absolute path of the `configs/` folder: $TABFLOW_CONFIG_DIR, else ./configs."""
+    path = Path(os.environ.get(CONFIG_DIR_ENV, "configs")).resolve()
+    if not (path / "config.yaml").is_file():
+        raise ConfigError(
+            f"{path / 'config.yaml'} not found: run from the project root "
+            f"or set {CONFIG_DIR_ENV} to the configs folder"
+        )
+    return path
+
+
+def available_models(cfg_dir: Path | None = None) -> list[str]:
+    """Model names: the YAML files in configs/model/, sorted."""
+    return sorted(p.stem for p in ((cfg_dir or config_dir()) / "model").glob("*.yaml"))
+
+
+def split_overrides(overrides: str | Sequence[str] | None) -> list[str]:
+    """Accept a space-separated string (Snakemake --config) or a list (argv)."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, str):
+        import shlex
+
+        return shlex.split(overrides)
+    return [str(o) for o in overrides]
+
+
+def compose_config(
+    overrides: str | Sequence[str] | None = None,
+    model: str | None = None,
+    require_model: bool = True,
+) -> DictConfig:
+    """Compose configs/ with Hydra's Compose API, validate it, and return it resolved.
+
+    `model` wins over a `model=` override. Stages that use no model pass
+    require_model=False and get the first model's config filling the `model` node.
+    Raises ConfigError with a single line on any problem.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    cfg_dir = config_dir()
+    ovr = split_overrides(overrides)
+    if model is not None:
+        ovr = [o for o in ovr if not o.startswith("model=")] + [f"model={model}"]
+    chosen = next((o.split("=", 1)[1] for o in ovr if o.startswith("model=")), None)
+    models = available_models(cfg_dir)
+    if chosen is None and not require_model and models:
+        chosen = models[0]
+        ovr.append(f"model={chosen}")
+    if chosen is None:
+        raise ConfigError(f"no model chosen: add model=<name> with one of: {', '.join(models)}")
+    if chosen not in models:
+        raise ConfigError(
+            f"unknown model {chosen!r}: configs/model/ has {', '.join(models)}; "
+            f"add configs/model/{chosen}.yaml or pick one of those"
+        )
+    _register_schema()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(cfg_dir), version_base="1.3"):
+            cfg = compose("config", overrides=ovr)
+    except Exception as err:  # Hydra and OmegaConf raise many types; all mean a bad config
+        raise ConfigError(_hydra_message(err, chosen)) from None
+    validate(cfg, chosen)
+    return cfg
+
+
+def validate(cfg: DictConfig, model: str) -> None:
+    """Resolve interpolations, check unknown keys, types and ranges."""
+    try:
+        OmegaConf.resolve(cfg)
+    except Exception as err:
+        raise ConfigError(_hydra_message(err, model)) from None
+    try:
+        _check_unknown_keys(cfg, Config, "")
+    except ConfigError as err:
+        raise ConfigError(str(err).replace("<name>", model)) from None
+    try:
+        OmegaConf.to_object(cfg)  # runs the dataclasses' __post_init__ range checks
+    except ConfigError as err:
+        raise ConfigError(str(err).replace("<name>", model)) from None
+    except Exception as err:
+        raise ConfigError(_hydra_message(err, model)) from None
+
+
+def _check_unknown_keys(node: Any, schema: type, prefix: str) -> None:
+    """`+key=value` overrides slip into typed nodes; reject any key the schema lacks."""
+    from dataclasses import fields, is_dataclass
+
+    known = {f.name: f for f in fields(schema)}
+    for key in node:
+        full = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(
+                f"unknown config key {full!r}: {source_file(full)} has no such setting; "
+                f"known keys here: {', '.join(known)}"
+            )
+        nested = known[key].default_factory
+        if is_dataclass(nested):
+            _check_unknown_keys(node[key], nested, f"{full}.")
+
+
+_FULL_KEY = re.compile(r"full_key:\s*(\S+)")
+
+
+def _hydra_message(err: Exception, model: str) -> str:
+    """Turn a multi-line Hydra/OmegaConf error into one actionable line."""
+    text = str(err)
+    cause = err.__cause__ or err.__context__
+    if cause is not None and str(cause):
+        text = f"{text}\n{cause}"
+    key_match = _FULL_KEY.search(text)
+    key = key_match.group(1) if key_match else None
+    unknown = re.search(r"Key '([^']+)' not in '(\w+)'", text)
+    could_not = re.search(r"Could not override '([^']+)'", text)
+    if unknown and (could_not or key):
+        full = could_not.group(1) if could_not else key
+        return (
+            f"unknown config key {full!r}: {source_file(full).replace('<name>', model)} "
+            f"has no such setting; check the spelling"
+        )
+    main = str(cause) if cause is not None and str(cause).strip() else str(err)
+    first = next((line.strip() for line in main.splitlines() if line.strip()), type(err).__name__)
+    if key:
+        where = source_file(key).replace("<name>", model)
+        return f"{key}: {first}; fix it in {where} or in your override"
+    return f"bad config: {first}"

@@ -1,0 +1,140 @@
+"""Load the raw CSV, drop exact duplicates, and split train/test without leakage."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+class DataError(ValueError):
+    """Input data that cannot be used; the message names the file, the column and the fix."""
+
+
+def load_raw(data_cfg: Any) -> pd.DataFrame:
+    """Read the CSV named by data.raw_path, marking the configured missing-value codes."""
+    path = Path(data_cfg.raw_path)
+    if not path.is_file():
+        raise DataError(
+            f"{path} not found (data.raw_path): run `dvc pull` to fetch the demo data, "
+            f"or point data.raw_path at your CSV"
+        )
+    na_values = {col: [str(v) for v in vals] for col, vals in data_cfg.na_values.items()}
+    try:
+        df = pd.read_csv(path, na_values=na_values, keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty (data.raw_path): expected a CSV with a header") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise DataError(f"{path} is not a readable CSV (data.raw_path): {first}") from None
+    target = data_cfg.target_col
+    if target not in df.columns:
+        raise DataError(
+            f"{path}: target column {target!r} (data.target_col) not found; "
+            f"columns are: {', '.join(map(str, df.columns))}"
+        )
+    missing = [c for c in list(data_cfg.categorical_cols) + list(na_values) if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{path}: columns {missing} named in configs/data.yaml "
+            f"(data.categorical_cols / data.na_values) are not in the file"
+        )
+    return df
+
+
+def encode_target(df: pd.DataFrame, data_cfg: Any, source: str) -> pd.DataFrame:
+    """Replace the target by 1 (data.positive_label) / 0; require exactly two classes."""
+    target = data_cfg.target_col
+    values = df[target].dropna().unique()
+    if df[target].isna().any():
+        raise DataError(f"{source}: target column {target!r} has missing values; drop those rows")
+    if len(values) != 2:
+        shown = ", ".join(map(str, sorted(values, key=str)[:10]))
+        raise DataError(
+            f"{source}: target column {target!r} must have exactly 2 values, found "
+            f"{len(values)} ({shown}); this pipeline does binary classification"
+        )
+    positive = str(data_cfg.positive_label)
+    as_text = df[target].astype(str)
+    if positive not in set(as_text):
+        raise DataError(
+            f"{source}: data.positive_label={positive!r} is not a value of {target!r} "
+            f"(values: {', '.join(map(str, values))}); fix it in configs/data.yaml"
+        )
+    out = df.copy()
+    out[target] = (as_text == positive).astype("int64")
+    return out
+
+
+def feature_columns(df: pd.DataFrame, data_cfg: Any) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) feature columns; non-numeric columns count as categorical."""
+    features = [c for c in df.columns if c != data_cfg.target_col]
+    declared = set(data_cfg.categorical_cols)
+    categorical = [
+        c for c in features if c in declared or not pd.api.types.is_numeric_dtype(df[c])
+    ]
+    numeric = [c for c in features if c not in categorical]
+    return numeric, categorical
+
+
+def deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Drop exact duplicate rows (features and target), keeping the first of each."""
+    dup = df.duplicated(keep="first")
+    return df.loc[~dup].reset_index(drop=True), int(dup.sum())
+
+
+def split(
+    df: pd.DataFrame, target: str, test_size: float, random_state: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified train/test split of already-deduplicated rows."""
+    from sklearn.model_selection import train_test_split
+
+    counts = df[target].value_counts()
+    n_test = int(round(len(df) * test_size))
+    if counts.min() < 2 or n_test < 2 or len(df) - n_test < 2:
+        raise DataError(
+            f"too few rows to split: {len(df)} distinct rows, smallest class "
+            f"{int(counts.min())}, training.test_size={test_size}; need at least 2 rows "
+            f"per class on each side"
+        )
+    train, test = train_test_split(
+        df, test_size=test_size, random_state=random_state, stratify=df[target]
+    )
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def prepare(cfg: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Raw CSV -> (train, test, summary). Duplicates never cross the split."""
+    data_cfg = cfg.data
+    raw = load_raw(data_cfg)
+    df = encode_target(raw, data_cfg, str(data_cfg.raw_path))
+    df, n_dup = deduplicate(df)
+    log.info("%s: %d rows, %d exact duplicates dropped, %d distinct rows kept",
+             data_cfg.raw_path, len(raw), n_dup, len(df))
+    train, test = split(df, data_cfg.target_col, cfg.training.test_size, cfg.training.random_state)
+    numeric, categorical = feature_columns(df, data_cfg)
+    target = data_cfg.target_col
+    summary = {
+        "raw_path": str(data_cfg.raw_path),
+        "n_rows_raw": int(len(raw)),
+        "n_duplicates_dropped": n_dup,
+        "n_rows": int(len(df)),
+        "n_train": int(len(train)),
+        "n_test": int(len(test)),
+        "n_positive_train": int(train[target].sum()),
+        "n_positive_test": int(test[target].sum()),
+        "numeric_cols": numeric,
+        "categorical_cols": categorical,
+        "n_missing": {c: int(n) for c, n in df.isna().sum().items() if n},
+    }
+    log.info("split: %d train / %d test rows", len(train), len(test))
+    return train, test, summary
+
+
+def xy(df: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and 0/1 target of a processed table."""
+    return df.drop(columns=[target]), df[target]

@@ -1,0 +1,74 @@
+"""Model factory: a restricted `_target_` estimator inside a preprocessing pipeline.
+
+A model YAML names its estimator with `_target_`; only the classes listed in
+ALLOWED_ESTIMATORS can be built, so a config cannot import and run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+ALLOWED_ESTIMATORS = frozenset(
+    {
+        "sklearn.ensemble.RandomForestClassifier",
+        "sklearn.ensemble.ExtraTreesClassifier",
+        "sklearn.ensemble.GradientBoostingClassifier",
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        "sklearn.linear_model.LogisticRegression",
+        "sklearn.svm.SVC",
+        "sklearn.neighbors.KNeighborsClassifier",
+        "sklearn.tree.DecisionTreeClassifier",
+        "sklearn.naive_bayes.GaussianNB",
+    }
+)
+
+
+def estimator_class(target: str) -> type:
+    """Import the estimator class named by an allowed `_target_`."""
+    if target not in ALLOWED_ESTIMATORS:
+        raise ValueError(f"model._target_={target!r} is not an allowed estimator")
+    module_name, class_name = target.rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def build_pipeline(
+    model_cfg: Any,
+    numeric_cols: Sequence[str],
+    categorical_cols: Sequence[str],
+    n_jobs: int = 1,
+):
+    """Imputation + optional scaling + one-hot encoding, then the estimator, as one Pipeline.
+
+    The preprocessing is fitted with the estimator, on the training rows only, and is
+    saved inside the model, so the saved model takes raw feature rows.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric_steps: list = [SimpleImputer(strategy="median")]
+    if model_cfg["scale"]:
+        numeric_steps.append(StandardScaler())
+    categorical = make_pipeline(
+        SimpleImputer(strategy="most_frequent"),
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+    )
+    features = ColumnTransformer(
+        [
+            ("num", make_pipeline(*numeric_steps), list(numeric_cols)),
+            ("cat", categorical, list(categorical_cols)),
+        ],
+        verbose_feature_names_out=False,
+    )
+    cls = estimator_class(model_cfg["_target_"])
+    params = dict(model_cfg["params"])
+    if "n_jobs" in cls().get_params() and "n_jobs" not in params:
+        params["n_jobs"] = n_jobs
+    try:
+        estimator = cls(**params)
+    except TypeError as err:
+        raise ValueError(f"model.params: {err}; fix the params in the model YAML") from None
+    return Pipeline([("features", features), ("estimator", estimator)])

@@ -1,0 +1,68 @@
+"""Every file the pipeline reads or writes, derived from the composed config.
+
+The Snakefile and the scripts both call these, so no path is written twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Paths relative to the project root (the working directory)."""
+
+    raw_data: str
+    results_dir: str
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> Paths:
+        return cls(raw_data=str(cfg.data.raw_path), results_dir=str(cfg.paths.results_dir))
+
+    def _r(self, *parts: str) -> str:
+        return str(Path(self.results_dir, *parts))
+
+    # preprocess
+    @property
+    def train_data(self) -> str:
+        return self._r("data", "train.parquet")
+
+    @property
+    def test_data(self) -> str:
+        return self._r("data", "test.parquet")
+
+    @property
+    def data_summary(self) -> str:
+        return self._r("data", "summary.json")
+
+    # tracking
+    @property
+    def tracking_ready(self) -> str:
+        return self._r(".tracking_ready")
+
+    # per model
+    def model_file(self, model: str) -> str:
+        return self._r("models", f"{model}.joblib")
+
+    def train_info(self, model: str) -> str:
+        return self._r("models", f"{model}.train.json")
+
+    def metrics(self, model: str) -> str:
+        return self._r("metrics", f"{model}.json")
+
+    def predictions(self, model: str) -> str:
+        return self._r("predictions", f"{model}.csv")
+
+    def roc_plot(self, model: str) -> str:
+        return self._r("plots", model, "roc_curve.png")
+
+    def confusion_plot(self, model: str) -> str:
+        return self._r("plots", model, "confusion_matrix.png")
+
+    def mlflow_run(self, model: str) -> str:
+        return self._r("mlflow", f"{model}.json")
+
+    def log(self, rule: str, model: str | None = None) -> str:
+        return self._r("logs", rule, f"{model}.log" if model else f"{rule}.log")

@@ -1,0 +1,66 @@
+"""Entry point shared by the thin scripts in workflow/scripts/.
+
+Under Snakemake a script gets the `snakemake` object; run by hand it gets argv:
+    python workflow/scripts/train.py model=lr training.test_size=0.3
+Either way it composes configs/ with the same overrides and calls one stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from tabflow.config import ConfigError, compose_config
+
+STAGES_WITH_MODEL = {"train", "evaluate"}
+
+
+def _setup_logging(log_file: str | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        from pathlib import Path
+
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(
+        level=logging.INFO, handlers=handlers, force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def run(stage: str, smk: Any | None = None, argv: list[str] | None = None) -> None:
+    """Compose the config and run `stage`; any bad input exits non-zero with one line."""
+    from tabflow import stages
+    from tabflow.data import DataError
+
+    if smk is not None:
+        overrides = list(smk.params.overrides)
+        model = dict(smk.wildcards).get("model")
+        threads = int(smk.threads)
+        log_file = smk.log[0] if smk.log else None
+    else:
+        overrides = list(sys.argv[1:] if argv is None else argv)
+        model, threads, log_file = None, 1, None
+    _setup_logging(log_file)
+    logger = logging.getLogger(f"tabflow.{stage}")
+    try:
+        cfg = compose_config(overrides, model=model, require_model=stage in STAGES_WITH_MODEL)
+        model = model or _chosen_model(overrides)
+        if stage == "preprocess":
+            stages.preprocess(cfg)
+        elif stage == "train":
+            stages.train(cfg, model, threads=threads)
+        elif stage == "evaluate":
+            stages.evaluate(cfg, model)
+        elif stage == "init_tracking":
+            stages.init_tracking(cfg)
+        else:
+            raise ValueError(f"unknown stage {stage!r}")
+    except (ConfigError, DataError) as err:
+        logger.error("%s", err)
+        sys.exit(1)
+
+
+def _chosen_model(overrides: list[str]) -> str | None:
+    return next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), None)
