@@ -47,7 +47,9 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.test_size < 1.0:
-            raise _range("training.test_size", self.test_size, "a fraction strictly between 0 and 1")
+            raise _range(
+                "training.test_size", self.test_size, "a fraction strictly between 0 and 1"
+            )
         if not 0 <= self.random_state < 2**32:
             raise _range("training.random_state", self.random_state, "an integer in [0, 2**32)")
 

@@ -74,9 +74,7 @@ def feature_columns(df: pd.DataFrame, data_cfg: Any) -> tuple[list[str], list[st
     """(numeric, categorical) feature columns; non-numeric columns count as categorical."""
     features = [c for c in df.columns if c != data_cfg.target_col]
     declared = set(data_cfg.categorical_cols)
-    categorical = [
-        c for c in features if c in declared or not pd.api.types.is_numeric_dtype(df[c])
-    ]
+    categorical = [c for c in features if c in declared or not pd.api.types.is_numeric_dtype(df[c])]
     numeric = [c for c in features if c not in categorical]
     return numeric, categorical
 
@@ -113,8 +111,13 @@ def prepare(cfg: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     raw = load_raw(data_cfg)
     df = encode_target(raw, data_cfg, str(data_cfg.raw_path))
     df, n_dup = deduplicate(df)
-    log.info("%s: %d rows, %d exact duplicates dropped, %d distinct rows kept",
-             data_cfg.raw_path, len(raw), n_dup, len(df))
+    log.info(
+        "%s: %d rows, %d exact duplicates dropped, %d distinct rows kept",
+        data_cfg.raw_path,
+        len(raw),
+        n_dup,
+        len(df),
+    )
     train, test = split(df, data_cfg.target_col, cfg.training.test_size, cfg.training.random_state)
     numeric, categorical = feature_columns(df, data_cfg)
     target = data_cfg.target_col

@@ -65,8 +65,8 @@ def build_pipeline(
     )
     cls = estimator_class(model_cfg["_target_"])
     params = dict(model_cfg["params"])
-    if "n_jobs" in cls().get_params() and "n_jobs" not in params:
-        params["n_jobs"] = n_jobs
+    if n_jobs > 1 and "n_jobs" in cls().get_params() and "n_jobs" not in params:
+        params["n_jobs"] = n_jobs  # the rule's `threads`
     try:
         estimator = cls(**params)
     except TypeError as err:

@@ -39,8 +39,9 @@ class Paths:
 
     # tracking
     @property
-    def tracking_ready(self) -> str:
-        return self._r(".tracking_ready")
+    def tracking_lock(self) -> str:
+        """Serialises first use of the MLflow DB across processes."""
+        return self._r(".mlflow.lock")
 
     # per model
     def model_file(self, model: str) -> str:

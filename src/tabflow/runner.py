@@ -24,7 +24,9 @@ def _setup_logging(log_file: str | None) -> None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, mode="w"))
     logging.basicConfig(
-        level=logging.INFO, handlers=handlers, force=True,
+        level=logging.INFO,
+        handlers=handlers,
+        force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
@@ -53,8 +55,6 @@ def run(stage: str, smk: Any | None = None, argv: list[str] | None = None) -> No
             stages.train(cfg, model, threads=threads)
         elif stage == "evaluate":
             stages.evaluate(cfg, model)
-        elif stage == "init_tracking":
-            stages.init_tracking(cfg)
         else:
             raise ValueError(f"unknown stage {stage!r}")
     except (ConfigError, DataError) as err:

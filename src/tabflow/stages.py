@@ -43,23 +43,12 @@ def train(cfg: DictConfig, model_name: str, threads: int = 1) -> Path:
     start = time.perf_counter()
     pipeline.fit(X, y)
     fit_seconds = time.perf_counter() - start
-    log.info("%s: fitted %s on %d rows in %.2f s", model_name, cfg.model._target_, len(X), fit_seconds)
+    log.info(
+        "%s: fitted %s on %d rows in %.2f s", model_name, cfg.model._target_, len(X), fit_seconds
+    )
     write_with(paths.model_file(model_name), lambda p: joblib.dump(pipeline, p))
     write_json(paths.train_info(model_name), {"fit_seconds": fit_seconds, "n_train": len(X)})
     return Path(paths.model_file(model_name))
-
-
-def init_tracking(cfg: DictConfig) -> str:
-    """Create the MLflow DB and experiment before the parallel evaluate jobs start."""
-    from tabflow import tracking
-
-    paths = Paths.from_config(cfg)
-    experiment_id = tracking.init_tracking(cfg, Path(paths.results_dir) / ".mlflow.lock")
-    uri = tracking.tracking_uri(cfg)
-    log.info("MLflow tracking at %s, experiment %s (id %s)", uri, cfg.mlflow.experiment_name,
-             experiment_id)
-    Path(paths.tracking_ready).write_text(f"{uri}\n{experiment_id}\n")
-    return experiment_id
 
 
 def evaluate(cfg: DictConfig, model_name: str) -> dict[str, float]:
@@ -81,20 +70,20 @@ def evaluate(cfg: DictConfig, model_name: str) -> dict[str, float]:
 
     labels = [str(cfg.data.negative_name), str(cfg.data.positive_name)]
     write_with(paths.roc_plot(model_name), lambda p: plot_roc(y, y_score, model_name, p))
-    write_with(paths.confusion_plot(model_name),
-               lambda p: plot_confusion(y, y_pred, labels, model_name, p))
+    write_with(
+        paths.confusion_plot(model_name), lambda p: plot_confusion(y, y_pred, labels, model_name, p)
+    )
     predictions = pd.DataFrame({"y_true": y, "y_pred": y_pred, "y_score": y_score})
     write_with(paths.predictions(model_name), lambda p: predictions.to_csv(p, index=False))
     write_json(paths.metrics(model_name), metrics)
 
-    experiment_id = tracking.init_tracking(cfg, Path(paths.results_dir) / ".mlflow.lock")
+    experiment_id = tracking.init_tracking(cfg, paths.tracking_lock)
     fit = read_json(paths.train_info(model_name))
     run = tracking.log_model_run(
         cfg,
         model_name,
         model,
-        {**metrics, "fit_seconds": fit["fit_seconds"], "n_train": fit["n_train"],
-         "n_test": len(X)},
+        {**metrics, "fit_seconds": fit["fit_seconds"], "n_train": fit["n_train"], "n_test": len(X)},
         [
             ("plots", paths.roc_plot(model_name)),
             ("plots", paths.confusion_plot(model_name)),

@@ -1,4 +1,4 @@
-"""MLflow tracking: one-time initialisation, and one run per model with everything needed to trust it."""
+"""MLflow tracking: create the DB once, then one run per model with what it takes to trust it."""
 
 from __future__ import annotations
 
@@ -34,6 +34,33 @@ def init_tracking(cfg: DictConfig, lock_path: str | Path) -> str:
         mlflow.set_tracking_uri(tracking_uri(cfg))
         experiment = mlflow.set_experiment(str(cfg.mlflow.experiment_name))
     return str(experiment.experiment_id)
+
+
+def experiment_exists(cfg: DictConfig) -> bool:
+    """Cheap check, without importing MLflow: does the sqlite DB already hold the experiment?"""
+    import sqlite3
+
+    uri = tracking_uri(cfg)
+    if not uri.startswith("sqlite:///"):
+        return False
+    db = Path(uri.removeprefix("sqlite:///"))
+    if not db.is_file():
+        return False
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM experiments WHERE name = ? AND lifecycle_stage = 'active'",
+                (str(cfg.mlflow.experiment_name),),
+            ).fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None
+
+
+def ensure_tracking(cfg: DictConfig, lock_path: str | Path) -> None:
+    """Create the DB and experiment unless they already exist (called once per workflow run)."""
+    if not experiment_exists(cfg):
+        init_tracking(cfg, lock_path)
 
 
 def flat_params(cfg: DictConfig) -> dict[str, str]:

@@ -12,7 +12,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from tabflow.config import ConfigError, available_models, compose_config, config_dir, split_overrides
+from tabflow.config import (
+    ConfigError,
+    available_models,
+    compose_config,
+    config_dir,
+    split_overrides,
+)
 from tabflow.paths import Paths
 
 
@@ -36,9 +42,6 @@ class Plan:
         """What training a model depends on."""
         return self._sections(model, "data", "training", "model")
 
-    def tracking_fingerprint(self) -> str:
-        return self._sections(None, "mlflow")
-
     def evaluate_fingerprint(self, model: str) -> str:
         """What evaluating and logging a model depends on."""
         return self._sections(model, "data", "training", "model", "mlflow")
@@ -48,7 +51,9 @@ def make_plan(overrides: Any = None, models: Any = None) -> Plan:
     """Compose the config once per model; reject a bad config or unknown model."""
     ovr = split_overrides(overrides)
     if any(o.startswith("model=") for o in ovr):
-        raise ConfigError("do not put model= in overrides; choose models with --config models=[a,b]")
+        raise ConfigError(
+            "do not put model= in overrides; choose models with --config models=[a,b]"
+        )
     known = available_models(config_dir())
     if models is None or models == "" or models == []:
         chosen = known

@@ -3,6 +3,7 @@
 
 import sys
 
+from tabflow import tracking
 from tabflow.config import ConfigError
 from tabflow.workflow import make_plan
 
@@ -37,3 +38,9 @@ def model_fingerprint(wildcards):
 
 def evaluate_fingerprint(wildcards):
     return PLAN.evaluate_fingerprint(wildcards.model)
+
+
+# The MLflow DB and experiment are created once, in the main process, before any job
+# starts: parallel first use of a new sqlite DB races. Not run in dry-runs or no-op runs.
+onstart:
+    tracking.ensure_tracking(PLAN.configs[PLAN.models[0]], PATHS.tracking_lock)

@@ -5,10 +5,10 @@ rule preprocess:
         train=PATHS.train_data,
         test=PATHS.test_data,
         summary=PATHS.data_summary,
+    log:
+        PATHS.log("preprocess"),
     params:
         overrides=PLAN.overrides,
         config=PLAN.data_fingerprint(),
-    log:
-        PATHS.log("preprocess"),
     script:
         "../scripts/preprocess.py"

@@ -4,11 +4,11 @@ rule train:
     output:
         model=PATHS.model_file("{model}"),
         info=PATHS.train_info("{model}"),
+    log:
+        PATHS.log("train", "{model}"),
+    threads: 1
     params:
         overrides=PLAN.overrides,
         config=model_fingerprint,
-    threads: 1
-    log:
-        PATHS.log("train", "{model}"),
     script:
         "../scripts/train.py"

@@ -1,0 +1,46 @@
+# make demo : virtual env (unless one is active) + install + dvc pull + snakemake -j 3 + leaderboard
+# make test : the test suite (unit + end-to-end on the real workflow)
+SHELL := /bin/bash
+VENV ?= .venv
+JOBS ?= 3
+
+ifdef VIRTUAL_ENV
+BIN := $(VIRTUAL_ENV)/bin/
+else
+BIN := $(VENV)/bin/
+endif
+STAMP := $(BIN)../.tabflow-installed
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: install demo test lint format clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ -z "$$VIRTUAL_ENV" ] && [ ! -x "$(VENV)/bin/python" ]; then \
+		echo "creating virtual environment $(VENV)"; python3 -m venv "$(VENV)"; fi
+	$(BIN)python -m pip install --upgrade pip
+	$(BIN)python -m pip install -e '.[dev]'
+	touch "$(STAMP)"
+
+demo: install
+	$(BIN)dvc pull
+	$(BIN)snakemake -j $(JOBS)
+	@echo
+	$(BIN)tabflow leaderboard
+
+test: install
+	$(BIN)python -m pytest -v -ra
+
+lint: install
+	$(BIN)ruff check .
+	$(BIN)ruff format --check .
+	$(BIN)snakefmt --check Snakefile workflow/rules
+
+format: install
+	$(BIN)ruff check --fix .
+	$(BIN)ruff format .
+	$(BIN)snakefmt Snakefile workflow/rules
+
+clean:
+	rm -rf results mlflow.db mlruns .snakemake report.html

@@ -1,0 +1,66 @@
+"""Shared fixtures: the repo root, the demo data, and a fresh copy of the project."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CSV = ROOT.parent / "shared" / "data" / "heart" / "heart-1025.csv"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def in_root(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run with the repo root as working directory (where configs/ lives)."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("TABFLOW_CONFIG_DIR", raising=False)
+    return ROOT
+
+
+def tool_env(home: Path) -> dict[str, str]:
+    """Environment for the real tools: the venv first on PATH, no network chatter."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TABFLOW_"))}
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        DVC_NO_ANALYTICS="1",
+        DVC_SITE_CACHE_DIR=str(home / "dvc-site-cache"),
+        CI="true",
+        GIT_AUTHOR_NAME="tabflow tests",
+        GIT_AUTHOR_EMAIL="tests@example.invalid",
+        GIT_COMMITTER_NAME="tabflow tests",
+        GIT_COMMITTER_EMAIL="tests@example.invalid",
+    )
+    return env
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the repo as a fresh clone has it (tracked + new unignored files), as a git repo."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for rel in filter(None, listed):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    env = tool_env(dest.parent)
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A", "-f", "."],
+        ["git", "commit", "-q", "-m", "test copy"],
+    ):
+        subprocess.run(cmd, cwd=dest, env=env, check=True, capture_output=True)
+    return dest

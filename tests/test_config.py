@@ -1,0 +1,78 @@
+"""Config composition and validation with the real configs/ folder."""
+
+from __future__ import annotations
+
+import pytest
+
+from tabflow.config import ConfigError, available_models, compose_config, split_overrides
+from tabflow.workflow import make_plan
+
+
+def test_models_are_the_yaml_files(in_root):
+    assert available_models() == ["gb", "lr", "rf"]
+
+
+def test_compose_resolves_seed_into_every_model(in_root):
+    for model in available_models():
+        cfg = compose_config(["training.random_state=7"], model=model)
+        assert cfg.training.random_state == 7
+        assert cfg.model.params.random_state == 7
+
+
+def test_overrides_reach_the_config(in_root):
+    cfg = compose_config("training.test_size=0.3 data.target_col=y", model="lr")
+    assert cfg.training.test_size == 0.3
+    assert cfg.data.target_col == "y"
+    assert cfg.model._target_ == "sklearn.linear_model.LogisticRegression"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ("training.test_size=abc", "training.test_size: Value 'abc' of type 'str' could not be"),
+        ("training.test_size=1.5", "training.test_size=1.5 is invalid: expected a fraction"),
+        ("training.test_size=0", "training.test_size=0.0 is invalid"),
+        ("training.random_state=-1", "training.random_state=-1 is invalid"),
+        ("training.foo=1", "unknown config key 'training.foo': configs/training.yaml"),
+        ("+training.foo=1", "unknown config key 'training.foo': configs/training.yaml"),
+        ("+foo=1", "unknown config key 'foo'"),
+        ("+model.foo=1", "unknown config key 'model.foo': configs/model/rf.yaml"),
+        ("model._target_=os.system", "model._target_='os.system' is not an allowed estimator"),
+        ("data.na_values=3", "data.na_values: Cannot assign int"),
+        ("paths.results_dir=/tmp/x", "paths.results_dir='/tmp/x' is invalid"),
+    ],
+)
+def test_bad_config_gives_one_line_naming_the_key(in_root, overrides, expected):
+    with pytest.raises(ConfigError) as err:
+        compose_config(overrides, model="rf")
+    message = str(err.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_unknown_model_lists_the_choices(in_root):
+    with pytest.raises(ConfigError, match=r"unknown model 'xyz': configs/model/ has gb, lr, rf"):
+        compose_config([], model="xyz")
+    with pytest.raises(ConfigError, match=r"no model chosen"):
+        compose_config([])
+
+
+def test_plan_selects_models_and_rejects_unknown(in_root):
+    assert make_plan(None, None).models == ["gb", "lr", "rf"]
+    assert make_plan("", ["lr", "rf"]).models == ["lr", "rf"]
+    with pytest.raises(ConfigError, match=r"unknown model 'svm' in --config models"):
+        make_plan(None, ["svm"])
+
+
+def test_fingerprints_separate_models(in_root):
+    plan = make_plan(None, None)
+    assert plan.model_fingerprint("rf") != plan.model_fingerprint("lr")
+    changed = make_plan("training.test_size=0.3", None)
+    assert changed.data_fingerprint() != plan.data_fingerprint()
+    assert changed.model_fingerprint("rf") != plan.model_fingerprint("rf")
+
+
+def test_split_overrides_accepts_string_or_list():
+    assert split_overrides("a=1  b='x y'") == ["a=1", "b=x y"]
+    assert split_overrides(["a=1"]) == ["a=1"]
+    assert split_overrides(None) == []

@@ -1,0 +1,91 @@
+"""Preprocessing on the real demo data and on small hand-made tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from tabflow.config import compose_config
+from tabflow.data import DataError, deduplicate, encode_target, feature_columns, load_raw, prepare
+
+from .conftest import DEMO_CSV
+
+
+@pytest.fixture
+def demo_cfg(in_root):
+    return compose_config([f"data.raw_path={DEMO_CSV}"], model="rf")
+
+
+def test_demo_data_is_deduplicated_before_the_split(demo_cfg):
+    train, test, summary = prepare(demo_cfg)
+    assert summary["n_rows_raw"] == 1025
+    assert summary["n_duplicates_dropped"] == 723
+    assert summary["n_rows"] == 302 == len(train) + len(test)
+    assert len(test) == 60 or len(test) == 61
+    features = [c for c in train.columns]
+    joined = train.merge(test, on=features, how="inner")
+    assert joined.empty, "a row appears on both sides of the split"
+
+
+def test_split_is_stratified_and_reproducible(demo_cfg):
+    train_a, test_a, _ = prepare(demo_cfg)
+    train_b, test_b, _ = prepare(demo_cfg)
+    pd.testing.assert_frame_equal(test_a, test_b)
+    rate_train, rate_test = train_a["target"].mean(), test_a["target"].mean()
+    assert abs(rate_train - rate_test) < 0.02
+
+
+def test_missing_codes_become_nan(demo_cfg):
+    raw = load_raw(demo_cfg.data)
+    assert raw["ca"].isna().sum() > 0 and 4 not in set(raw["ca"].dropna())
+    assert raw["thal"].isna().sum() > 0 and 0 not in set(raw["thal"].dropna())
+
+
+def _data_cfg(**kw):
+    base = dict(
+        raw_path="x.csv", target_col="y", positive_label="yes", categorical_cols=[], na_values={}
+    )
+    return OmegaConf.create({**base, **kw})
+
+
+def test_target_is_encoded_with_the_configured_positive_label():
+    df = pd.DataFrame({"a": [1, 2, 3], "y": ["yes", "no", "yes"]})
+    out = encode_target(df, _data_cfg(), "x.csv")
+    assert out["y"].tolist() == [1, 0, 1]
+
+
+def test_non_binary_target_is_rejected():
+    df = pd.DataFrame({"a": [1, 2, 3], "y": ["a", "b", "c"]})
+    with pytest.raises(DataError, match=r"x.csv: target column 'y' must have exactly 2 values"):
+        encode_target(df, _data_cfg(), "x.csv")
+
+
+def test_unknown_positive_label_is_rejected():
+    df = pd.DataFrame({"a": [1, 2], "y": ["no", "maybe"]})
+    with pytest.raises(DataError, match=r"data.positive_label='yes' is not a value of 'y'"):
+        encode_target(df, _data_cfg(), "x.csv")
+
+
+def test_string_columns_are_categorical():
+    df = pd.DataFrame({"n": [1.0, 2.0], "s": ["a", "b"], "c": [0, 1], "y": [0, 1]})
+    numeric, categorical = feature_columns(df, _data_cfg(categorical_cols=["c"]))
+    assert numeric == ["n"] and categorical == ["s", "c"]
+
+
+def test_deduplicate_counts_exact_duplicates():
+    df = pd.DataFrame({"a": [1, 1, 2, 1], "y": [0, 0, 1, 1]})
+    out, n = deduplicate(df)
+    assert n == 1 and len(out) == 3
+
+
+def test_missing_file_says_dvc_pull(tmp_path):
+    with pytest.raises(DataError, match=r"not found \(data.raw_path\): run `dvc pull`"):
+        load_raw(_data_cfg(raw_path=str(tmp_path / "nope.csv")))
+
+
+def test_missing_target_column_lists_the_columns(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match=r"target column 'y' \(data.target_col\) not found"):
+        load_raw(_data_cfg(raw_path=str(path)))
