@@ -6,6 +6,8 @@ import hashlib
 import os
 import platform
 import subprocess
+import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,20 +22,28 @@ def tracking_uri(cfg: DictConfig) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or str(cfg.mlflow.tracking_uri)
 
 
+def _create_experiment(cfg: DictConfig) -> str:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(cfg))
+    return str(mlflow.set_experiment(str(cfg.mlflow.experiment_name)).experiment_id)
+
+
+def _lock(lock_path: str | Path):
+    from filelock import FileLock
+
+    Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(lock_path), timeout=600, thread_local=False)
+
+
 def init_tracking(cfg: DictConfig, lock_path: str | Path) -> str:
-    """Create the tracking DB and the experiment once; return the experiment id.
+    """Create the tracking DB and the experiment if needed; return the experiment id.
 
     A file lock serialises first use: parallel first writers to one new sqlite DB
     otherwise die with 'table runs already exists' and similar alembic errors.
     """
-    import mlflow
-    from filelock import FileLock
-
-    Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock_path), timeout=300):
-        mlflow.set_tracking_uri(tracking_uri(cfg))
-        experiment = mlflow.set_experiment(str(cfg.mlflow.experiment_name))
-    return str(experiment.experiment_id)
+    with _lock(lock_path):
+        return _create_experiment(cfg)
 
 
 def experiment_exists(cfg: DictConfig) -> bool:
@@ -57,10 +67,29 @@ def experiment_exists(cfg: DictConfig) -> bool:
     return row is not None
 
 
-def ensure_tracking(cfg: DictConfig, lock_path: str | Path) -> None:
-    """Create the DB and experiment unless they already exist (called once per workflow run)."""
-    if not experiment_exists(cfg):
-        init_tracking(cfg, lock_path)
+def start_tracking_init(cfg: DictConfig, lock_path: str | Path) -> threading.Thread | None:
+    """Create the DB and experiment in the background, holding the lock until done.
+
+    Called once per workflow run (Snakemake `onstart`), before any job starts. The lock
+    is taken here, synchronously, so every job that later opens the tracking store waits
+    for the initialisation instead of racing it; meanwhile preprocess/train jobs run.
+    """
+    if experiment_exists(cfg):
+        return None
+    lock = _lock(lock_path)
+    lock.acquire()
+
+    def work() -> None:
+        try:
+            _create_experiment(cfg)
+        except Exception as err:  # the jobs retry under the lock and report it
+            print(f"MLflow initialisation failed: {err}", file=sys.stderr)
+        finally:
+            lock.release()
+
+    thread = threading.Thread(target=work, name="mlflow-init")
+    thread.start()
+    return thread
 
 
 def flat_params(cfg: DictConfig) -> dict[str, str]:
@@ -135,6 +164,25 @@ def pip_requirements() -> list[str]:
     return [f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "cloudpickle", "pandas", "numpy")]
 
 
+def _skip_environment_scan() -> None:
+    """Spare MLflow its scan of every installed distribution (about 2 s per model here).
+
+    With explicit pip_requirements, log_model still maps all installed modules to
+    packages to warn about version mismatches. Seeding MLflow's (private) cache with
+    the packages we pin keeps that check for them and skips the scan. If MLflow
+    renames the cache this is a no-op and only costs the time again.
+    """
+    from mlflow.utils import requirements_utils
+
+    if getattr(requirements_utils, "_MODULES_TO_PACKAGES", "absent") is None:
+        requirements_utils._MODULES_TO_PACKAGES = {
+            "sklearn": ["scikit-learn"],
+            "cloudpickle": ["cloudpickle"],
+            "pandas": ["pandas"],
+            "numpy": ["numpy"],
+        }
+
+
 def log_model_run(
     cfg: DictConfig,
     model_name: str,
@@ -149,6 +197,8 @@ def log_model_run(
     import mlflow
     import mlflow.sklearn
     from mlflow.models import infer_signature
+
+    _skip_environment_scan()
 
     tags = {
         "model": model_name,

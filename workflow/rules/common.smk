@@ -40,7 +40,9 @@ def evaluate_fingerprint(wildcards):
     return PLAN.evaluate_fingerprint(wildcards.model)
 
 
-# The MLflow DB and experiment are created once, in the main process, before any job
-# starts: parallel first use of a new sqlite DB races. Not run in dry-runs or no-op runs.
+# The MLflow DB and experiment are created once, by the main process, before any job
+# opens them: parallel first use of a new sqlite DB races. onstart takes the lock at
+# once and initialises in the background while preprocess/train run; evaluate jobs wait
+# on the lock. Skipped when the experiment exists; not run in dry-runs or no-op runs.
 onstart:
-    tracking.ensure_tracking(PLAN.configs[PLAN.models[0]], PATHS.tracking_lock)
+    tracking.start_tracking_init(PLAN.configs[PLAN.models[0]], PATHS.tracking_lock)
