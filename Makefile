@@ -12,7 +12,7 @@ endif
 STAMP := $(BIN)../.tabflow-installed
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test lint format clean track
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ demo: install
 
 test: install
 	$(BIN)python -m pytest -v -ra
+
+# after a run: dvc add results (results.dvc) + dvc push of data and results
+track: install
+	$(BIN)tabflow track
 
 lint: install
 	$(BIN)ruff check .

@@ -64,3 +64,11 @@ def copy_project(dest: Path) -> Path:
     ):
         subprocess.run(cmd, cwd=dest, env=env, check=True, capture_output=True)
     return dest
+
+
+@pytest.fixture(scope="session")
+def clones(tmp_path_factory):
+    """Two fresh clones after ten alternating cold runs (shared by the e2e modules)."""
+    from .e2e import cold_clones
+
+    return cold_clones(tmp_path_factory.mktemp("clones"))

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .conftest import copy_project, tool_env
+from .conftest import BIN, copy_project, tool_env
 
 
 @dataclass
@@ -20,6 +20,7 @@ class Project:
     path: Path
     env: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
+    demo_output: str = ""
 
     @classmethod
     def create(cls, dest: Path) -> Project:
@@ -77,3 +78,77 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@dataclass
+class ColdRun:
+    clone: str
+    returncode: int
+    stderr_tail: str
+    mlflow_rows: list[tuple[str, str]]
+    metrics: dict[str, bytes]
+    predictions: dict[str, bytes]
+
+
+@dataclass
+class ColdClones:
+    """Two fresh clones (a, b) after ten alternating cold runs of `snakemake -j 3`."""
+
+    a: Project
+    b: Project
+    data_in_git: bool
+    runs: list[ColdRun]
+
+
+MODELS = ["gb", "lr", "rf"]
+
+
+def mlflow_rows(project: Project) -> list[tuple[str, str]]:
+    """(model tag, status) of every run, read with sqlite3 (MLflow caches engines per URI)."""
+    import sqlite3
+
+    with sqlite3.connect(project.path / "mlflow.db") as db:
+        return db.execute(
+            "SELECT t.value, r.status FROM runs r JOIN tags t "
+            "ON t.run_uuid = r.run_uuid AND t.key = 'model' ORDER BY t.value"
+        ).fetchall()
+
+
+def cold_clones(root: Path, n_runs: int = 10) -> ColdClones:
+    a = Project.create(root / "a")
+    b = Project.create(root / "b")
+    data_in_git = (a.path / "data").exists() or (b.path / "data").exists()
+    b.run("dvc", "pull")
+    # Cold run 1 is the README's quickstart, `make demo` (dvc pull + snakemake + leaderboard),
+    # in the venv running the tests (its install step is marked done by a fresh stamp file).
+    stamp = root / "installed.stamp"
+    stamp.touch()
+    demo = ("make", "demo", f"VIRTUAL_ENV={BIN.parent}", f"STAMP={stamp}")
+    runs = []
+    for i in range(n_runs):
+        name, proj = (("a", a), ("b", b))[i % 2]
+        proj.clean()
+        res = proj.run(*demo, check=False) if i == 0 else proj.snakemake("-j", "3", check=False)
+        if i == 0:
+            a.demo_output = res.stdout
+        ok = res.returncode == 0
+        runs.append(
+            ColdRun(
+                clone=name,
+                returncode=res.returncode,
+                stderr_tail=res.stderr[-3000:],
+                mlflow_rows=mlflow_rows(proj) if ok else [],
+                metrics={
+                    m: proj.path.joinpath(f"results/metrics/{m}.json").read_bytes() for m in MODELS
+                }
+                if ok
+                else {},
+                predictions={
+                    m: proj.path.joinpath(f"results/predictions/{m}.csv").read_bytes()
+                    for m in MODELS
+                }
+                if ok
+                else {},
+            )
+        )
+    return ColdClones(a, b, data_in_git, runs)

@@ -89,3 +89,31 @@ def test_missing_target_column_lists_the_columns(tmp_path):
     path.write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match=r"target column 'y' \(data.target_col\) not found"):
         load_raw(_data_cfg(raw_path=str(path)))
+
+
+def test_atomic_write_leaves_no_partial_file_and_a_normal_mode(tmp_path):
+    import os
+
+    from tabflow.io import write_json, write_with
+
+    target = tmp_path / "out" / "x.json"
+    write_json(target, {"b": 1.5, "a": 1})
+    assert target.read_text() == '{\n  "a": 1,\n  "b": 1.5\n}\n'
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_current_umask()
+
+    def boom(path):
+        path.write_text("half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        write_with(target, boom)
+    assert target.read_text().startswith("{")
+    assert sorted(os.listdir(target.parent)) == ["x.json"]
+
+
+def _current_umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

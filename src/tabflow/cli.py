@@ -1,12 +1,15 @@
 """`tabflow` command line: small helpers around the workflow.
 
-tabflow leaderboard [hydra overrides...]   print the models ranked by ROC AUC
-tabflow config [hydra overrides...]        print the composed, validated config
+tabflow leaderboard [overrides...]         print the models ranked by ROC AUC
+tabflow config [overrides...]              print the composed, validated config
+tabflow track                              dvc add results/ + dvc push (data and results)
+tabflow reproduce RUN_ID [overrides...]    rerun an MLflow run's model, compare metrics
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,25 +20,77 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="tabflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["leaderboard", "config"])
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. training.test_size=0.3")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("leaderboard", "config", "track"):
+        cmd = sub.add_parser(name)
+        cmd.add_argument("overrides", nargs="*", help="Hydra overrides")
+    rep = sub.add_parser("reproduce")
+    rep.add_argument("run_id")
+    rep.add_argument("overrides", nargs="*", help="Hydra overrides")
     args = parser.parse_args(argv)
     try:
-        cfg = compose_config(args.overrides, require_model=False)
+        return COMMANDS[args.command](args)
     except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return 1
-    if args.command == "config":
-        from omegaconf import OmegaConf
 
-        print(OmegaConf.to_yaml(cfg), end="")
-        return 0
+
+def _config(args: argparse.Namespace):
+    return compose_config(args.overrides, require_model=False)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from omegaconf import OmegaConf
+
+    print(OmegaConf.to_yaml(_config(args)), end="")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
     from tabflow.leaderboard import collect, format_table
     from tabflow.paths import Paths
 
-    metrics_dir = Path(Paths.from_config(cfg).metrics("x")).parent
+    metrics_dir = Path(Paths.from_config(_config(args)).metrics("x")).parent
     print(format_table(collect(metrics_dir)))
     return 0
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    """Track results/ with DVC (results.dvc) and push data and results to the default remote."""
+    from tabflow import provenance
+    from tabflow.paths import Paths
+
+    results = Paths.from_config(_config(args)).results_dir
+    if not Path(results).is_dir():
+        raise ConfigError(f"{results}/ does not exist: run `snakemake -j 3` first")
+    provenance.save(results)
+    for cmd in (["dvc", "add", results], ["dvc", "push"]):
+        print("+", " ".join(cmd), flush=True)
+        if subprocess.run(cmd).returncode != 0:
+            print(f"error: `{' '.join(cmd)}` failed", file=sys.stderr)
+            return 1
+    print(
+        f"tracked {results}/ in {results}.dvc and pushed; commit it:\n"
+        f"  git add {results}.dvc && git commit -m 'results'"
+    )
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Exit 0 when the rerun gives exactly the logged metrics, 1 otherwise."""
+    from tabflow.reproduce import reproduce
+
+    report = reproduce(args.run_id, args.overrides)
+    print("\n".join(report.lines()))
+    return 0 if report.metrics_match else 1
+
+
+COMMANDS = {
+    "config": cmd_config,
+    "leaderboard": cmd_leaderboard,
+    "track": cmd_track,
+    "reproduce": cmd_reproduce,
+}
 
 
 if __name__ == "__main__":

@@ -164,34 +164,43 @@ def compose_config(
     require_model=False and get the first model's config filling the `model` node.
     Raises ConfigError with a single line on any problem.
     """
+    ovr = split_overrides(overrides)
+    chosen = model or next((o.split("=", 1)[1] for o in ovr if o.startswith("model=")), None)
+    if chosen is None and not require_model:
+        chosen = next(iter(available_models()), None)
+    if chosen is None:
+        models = ", ".join(available_models())
+        raise ConfigError(f"no model chosen: add model=<name> with one of: {models}")
+    ovr = [o for o in ovr if not o.startswith("model=")]
+    return compose_configs(ovr, [chosen])[chosen]
+
+
+def compose_configs(overrides: Sequence[str], models: Sequence[str]) -> dict[str, DictConfig]:
+    """Compose and validate the config once per model, in one Hydra context."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     cfg_dir = config_dir()
-    ovr = split_overrides(overrides)
-    if model is not None:
-        ovr = [o for o in ovr if not o.startswith("model=")] + [f"model={model}"]
-    chosen = next((o.split("=", 1)[1] for o in ovr if o.startswith("model=")), None)
-    models = available_models(cfg_dir)
-    if chosen is None and not require_model and models:
-        chosen = models[0]
-        ovr.append(f"model={chosen}")
-    if chosen is None:
-        raise ConfigError(f"no model chosen: add model=<name> with one of: {', '.join(models)}")
-    if chosen not in models:
-        raise ConfigError(
-            f"unknown model {chosen!r}: configs/model/ has {', '.join(models)}; "
-            f"add configs/model/{chosen}.yaml or pick one of those"
-        )
+    known = available_models(cfg_dir)
+    for model in models:
+        if model not in known:
+            raise ConfigError(
+                f"unknown model {model!r}: configs/model/ has {', '.join(known)}; "
+                f"add configs/model/{model}.yaml or pick one of those"
+            )
     _register_schema()
     GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(cfg_dir), version_base="1.3"):
-            cfg = compose("config", overrides=ovr)
-    except Exception as err:  # Hydra and OmegaConf raise many types; all mean a bad config
-        raise ConfigError(_hydra_message(err, chosen)) from None
-    validate(cfg, chosen)
-    return cfg
+    out: dict[str, DictConfig] = {}
+    with initialize_config_dir(config_dir=str(cfg_dir), version_base="1.3"):
+        for model in models:
+            try:
+                cfg = compose("config", overrides=[*overrides, f"model={model}"])
+            except Exception as err:  # Hydra/OmegaConf raise many types; all mean a bad config
+                raise ConfigError(_hydra_message(err, model)) from None
+            validate(cfg, model)
+            out[model] = cfg
+    GlobalHydra.instance().clear()
+    return out
 
 
 def validate(cfg: DictConfig, model: str) -> None:

@@ -46,19 +46,18 @@ def train(cfg: DictConfig, model_name: str, threads: int = 1) -> Path:
     log.info(
         "%s: fitted %s on %d rows in %.2f s", model_name, cfg.model._target_, len(X), fit_seconds
     )
-    write_with(paths.model_file(model_name), lambda p: joblib.dump(pipeline, p))
+    write_with(paths.model_file(model_name), lambda p: joblib.dump(pipeline, p, compress=3))
     write_json(paths.train_info(model_name), {"fit_seconds": fit_seconds, "n_train": len(X)})
     return Path(paths.model_file(model_name))
 
 
-def evaluate(cfg: DictConfig, model_name: str) -> dict[str, float]:
-    """Score the saved model on the test split, plot, and log one MLflow run."""
+def score(cfg: DictConfig, model_name: str):
+    """Load the saved model, predict the test split; return (model, X, y, pred, score, metrics)."""
     import joblib
     import pandas as pd
 
-    from tabflow import tracking
     from tabflow.data import xy
-    from tabflow.evaluate import compute_metrics, plot_confusion, plot_roc
+    from tabflow.evaluate import compute_metrics
 
     paths = Paths.from_config(cfg)
     model = joblib.load(paths.model_file(model_name))
@@ -66,6 +65,18 @@ def evaluate(cfg: DictConfig, model_name: str) -> dict[str, float]:
     y_pred = model.predict(X)
     y_score = model.predict_proba(X)[:, 1]
     metrics = compute_metrics(y.to_numpy(), y_pred, y_score)
+    return model, X, y, y_pred, y_score, metrics
+
+
+def evaluate(cfg: DictConfig, model_name: str) -> dict[str, float]:
+    """Score the saved model on the test split, plot, and log one MLflow run."""
+    import pandas as pd
+
+    from tabflow import tracking
+    from tabflow.evaluate import plot_confusion, plot_roc
+
+    paths = Paths.from_config(cfg)
+    model, X, y, y_pred, y_score, metrics = score(cfg, model_name)
     log.info("%s: %s", model_name, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
     labels = [str(cfg.data.negative_name), str(cfg.data.positive_name)]

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from tabflow.config import (
     ConfigError,
     available_models,
-    compose_config,
+    compose_configs,
     config_dir,
     split_overrides,
 )
@@ -67,5 +67,5 @@ def make_plan(overrides: Any = None, models: Any = None) -> Plan:
             )
     if not chosen:
         raise ConfigError("no models: add a YAML file to configs/model/")
-    configs = {m: compose_config(ovr, model=m) for m in chosen}
+    configs = compose_configs(ovr, chosen)
     return Plan(ovr, chosen, configs, Paths.from_config(configs[chosen[0]]))

@@ -3,7 +3,7 @@
 
 import sys
 
-from tabflow import tracking
+from tabflow import provenance, tracking
 from tabflow.config import ConfigError
 from tabflow.workflow import make_plan
 
@@ -13,6 +13,10 @@ except ConfigError as err:
     sys.exit(f"config error: {err}")
 
 PATHS = PLAN.paths
+
+# After `dvc pull` into a fresh clone: give Snakemake back the job records of the
+# pulled results (only where the bytes match), so it reruns exactly what changed.
+provenance.restore(PATHS.results_dir)
 
 
 wildcard_constraints:
@@ -46,3 +50,12 @@ def evaluate_fingerprint(wildcards):
 # on the lock. Skipped when the experiment exists; not run in dry-runs or no-op runs.
 onstart:
     tracking.start_tracking_init(PLAN.configs[PLAN.models[0]], PATHS.tracking_lock)
+
+
+# Keep the job records next to the results, so `dvc push` carries them along.
+onsuccess:
+    provenance.save(PATHS.results_dir)
+
+
+onerror:
+    provenance.save(PATHS.results_dir)

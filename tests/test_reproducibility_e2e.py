@@ -1,0 +1,169 @@
+"""End to end: cold runs, bit-for-bit results, the DVC round trip, going back in time,
+reproducing an MLflow run, and DVC cache safety. Real snakemake, dvc and MLflow.
+
+Uses clone a of the session's `clones` (ten alternating cold runs in two fresh clones);
+the tests run in file order and build on each other's state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .e2e import MODELS, Project
+
+pytestmark = pytest.mark.e2e
+
+
+DVC_IGNORED = {".mlflow.lock"}  # see .dvcignore
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """md5 of every DVC-tracked file under root, by relative path."""
+    return {
+        str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in DVC_IGNORED
+    }
+
+
+def test_ten_cold_runs_in_a_row_all_pass(clones):
+    """Parallel first use of a new MLflow DB must not race: 10 cold runs from an empty state
+    (results/, mlflow.db, mlruns/ and .snakemake/ wiped), alternating between two clones."""
+    assert len(clones.runs) == 10
+    for i, run in enumerate(clones.runs, 1):
+        assert run.returncode == 0, f"cold run {i} in clone {run.clone} failed:\n{run.stderr_tail}"
+        assert run.mlflow_rows == [(m, "FINISHED") for m in MODELS], f"cold run {i}"
+
+
+def test_make_demo_pulls_runs_and_prints_the_leaderboard(clones):
+    """Cold run 1 was `make demo` in clone a, before any `dvc pull` there."""
+    out = clones.a.demo_output
+    assert "dvc pull" in out and "snakemake -j 3" in out
+    board = out[out.index("model    roc_auc") :].splitlines()
+    assert sorted(line.split()[0] for line in board[1:4]) == MODELS
+    assert board[4].startswith("best by roc_auc: ")
+
+
+def test_cold_runs_in_separate_clones_are_bit_identical(clones):
+    first = clones.runs[0]
+    assert {r.clone for r in clones.runs} == {"a", "b"}
+    for i, run in enumerate(clones.runs[1:], 2):
+        assert run.metrics == first.metrics, f"metrics of cold run {i} ({run.clone}) differ"
+        assert run.predictions == first.predictions, f"predictions of cold run {i} differ"
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("dvc-remote")
+
+
+@pytest.fixture(scope="module")
+def a(clones, remote) -> Project:
+    """Clone a with a DVC remote shared with its own clones, committed."""
+    proj = clones.a
+    proj.run("dvc", "remote", "add", "-d", "-f", "shared", str(remote))
+    proj.run("git", "commit", "-q", "-am", "use a shared DVC remote")
+    return proj
+
+
+def _edit(path: Path, old: str, new: str) -> str:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return text
+
+
+def test_results_round_trip_through_dvc(a, tmp_path):
+    res = a.run("tabflow", "track")
+    assert (a.path / "results.dvc").is_file(), res.stdout
+    a.run("git", "add", "results.dvc", ".gitignore")
+    a.run("git", "commit", "-q", "-m", "results of the cold run")
+
+    subprocess.run(["git", "clone", "-q", str(a.path), str(tmp_path / "c")], check=True)
+    c = Project(tmp_path / "c", a.env)
+    assert not (c.path / "results").exists() and not (c.path / ".snakemake").exists()
+    c.run("dvc", "pull")
+    for folder in ("data", "results"):
+        assert tree_digest(c.path / folder) == tree_digest(a.path / folder), folder
+
+    noop = c.snakemake("-j", "3", "-n")
+    assert "Nothing to be done" in noop.stdout + noop.stderr, noop.stdout + noop.stderr
+    assert c.planned_jobs() == set()
+
+    # A real change still reruns exactly the affected jobs.
+    rf_yaml = c.path / "configs/model/rf.yaml"
+    original = _edit(rf_yaml, "n_estimators: 300", "n_estimators: 100")
+    assert c.planned_jobs() == {("train", "rf"), ("evaluate", "rf")}
+    rf_yaml.write_text(original)
+    data = c.path / "data/raw/heart.csv"
+    raw = data.read_bytes()
+    data.write_bytes(raw.replace(b"\n52,1,0,125,212", b"\n53,1,0,125,212", 1))
+    assert data.read_bytes() != raw
+    everything = {("preprocess", None)} | {(r, m) for r in ("train", "evaluate") for m in MODELS}
+    assert c.planned_jobs() == everything
+    data.write_bytes(raw)
+    assert c.planned_jobs() == set()
+
+
+def test_back_in_time_restores_the_first_results(a):
+    first_commit = a.run("git", "rev-parse", "HEAD").stdout.strip()
+    first_results = tree_digest(a.path / "results")
+    _edit(a.path / "configs/model/rf.yaml", "n_estimators: 300", "n_estimators: 100")
+    a.snakemake("-j", "3")
+    a.run("tabflow", "track")
+    a.run("git", "commit", "-q", "-am", "rf with 100 trees")
+    second_results = tree_digest(a.path / "results")
+    assert second_results["metrics/rf.json"] != first_results["metrics/rf.json"] or (
+        second_results["models/rf.joblib"] != first_results["models/rf.joblib"]
+    )
+
+    a.run("git", "checkout", "-q", first_commit)
+    a.run("dvc", "pull")
+    assert tree_digest(a.path / "results") == first_results
+    assert a.planned_jobs() == set(), "the first commit's results are current for its configs"
+    a.run("git", "checkout", "-q", "-")
+    a.run("dvc", "pull")
+    assert tree_digest(a.path / "results") == second_results
+    assert a.planned_jobs() == set()
+
+
+def test_reproduce_an_mlflow_run(a):
+    run_id = json.loads((a.path / "results/mlflow/rf.json").read_text())["run_id"]
+    ok = a.run("tabflow", "reproduce", run_id, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "metrics match exactly" in ok.stdout
+
+    data = a.path / "data/raw/heart.csv"
+    raw = data.read_bytes()
+    data.write_bytes(b"".join(raw.splitlines(keepends=True)[:700]))
+    try:
+        bad = a.run("tabflow", "reproduce", run_id, check=False)
+    finally:
+        data.write_bytes(raw)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "METRICS DIFFER" in bad.stdout
+    assert "differs: data: data/raw/heart.csv: run md5 4ee20893" in bad.stdout
+
+    missing = a.run("tabflow", "reproduce", "0" * 32, check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().startswith(f"error: run '{'0' * 32}' not found")
+
+
+def test_dvc_cache_keeps_original_bytes_when_a_result_is_rewritten(a):
+    assert a.run("dvc", "config", "cache.type").stdout.strip() == "copy"
+    metrics = a.path / "results/metrics/rf.json"
+    original = metrics.read_bytes()
+    md5 = hashlib.md5(original).hexdigest()
+    cached = a.path / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    assert cached.read_bytes() == original
+    with open(metrics, "r+b") as fh:  # rewrite in place, as a tool might
+        fh.write(b'{"accuracy": 0.0}\n')
+        fh.truncate()
+    assert cached.read_bytes() == original
+    a.run("dvc", "checkout", "--force", "results")
+    assert metrics.read_bytes() == original
