@@ -82,4 +82,7 @@ def restore(results_dir: str | Path, metadata_dir: Path = SNAKEMAKE_METADATA) ->
         text = json.dumps(entry["record"])
         write_with(local, lambda p, text=text: p.write_text(text))
         restored += 1
+    if restored:
+        # Snakemake takes metadata/ without incomplete/ for an old layout to migrate.
+        (metadata_dir.parent / "incomplete").mkdir(parents=True, exist_ok=True)
     return restored
