@@ -54,6 +54,9 @@ def logged_config(run: Any, client: Any) -> DictConfig:
 
 def reproduce(run_id: str, overrides: list[str] | None = None) -> Report:
     """Recompose the run's config, rerun preprocess/train/score in a scratch folder, compare."""
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
