@@ -30,7 +30,7 @@ demo: install
 	$(BIN)tabflow leaderboard
 
 test: install
-	$(BIN)python -m pytest -v -ra
+	$(BIN)python -m pytest -v -ra --durations=15
 
 # after a run: dvc add results (results.dvc) + dvc push of data and results
 track: install
