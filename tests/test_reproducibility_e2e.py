@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .e2e import MODELS, Project
+from .e2e import MODELS, Project, parse_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -92,8 +92,8 @@ def test_results_round_trip_through_dvc(a, tmp_path):
         assert tree_digest(c.path / folder) == tree_digest(a.path / folder), folder
 
     noop = c.snakemake("-j", "3", "-n")
-    assert "Nothing to be done" in noop.stdout + noop.stderr, noop.stdout + noop.stderr
-    assert c.planned_jobs() == set()
+    output = noop.stdout + noop.stderr
+    assert "Nothing to be done" in output and parse_jobs(output) == set(), output
 
     # A real change still reruns exactly the affected jobs.
     rf_yaml = c.path / "configs/model/rf.yaml"
@@ -126,10 +126,6 @@ def test_back_in_time_restores_the_first_results(a):
     a.run("dvc", "pull")
     assert tree_digest(a.path / "results") == first_results
     assert a.planned_jobs() == set(), "the first commit's results are current for its configs"
-    a.run("git", "checkout", "-q", "-")
-    a.run("dvc", "pull")
-    assert tree_digest(a.path / "results") == second_results
-    assert a.planned_jobs() == set()
 
 
 def test_reproduce_an_mlflow_run(a):

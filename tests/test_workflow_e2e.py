@@ -46,7 +46,7 @@ def mlflow_runs(project: Project):
     return client, runs
 
 
-def test_dvc_pull_restores_the_demo_data_with_a_safe_cache(project, clones):
+def test_dvc_pull_restores_the_demo_data_with_a_safe_cache(project, clones, mlflow_server):
     assert not clones.data_in_git, "data/ must come from DVC, not from git"
     data = project.path / "data" / "raw" / "heart.csv"
     assert subprocess.run(["md5sum", data], capture_output=True, text=True).stdout.split()[0] == (
@@ -140,7 +140,13 @@ def test_logged_model_predicts_exactly_like_the_file(project, monkeypatch):
         np.testing.assert_array_equal(logged.predict_proba(test), on_disk.predict_proba(test))
 
 
-def test_mlflow_server_serves_the_runs_over_rest(project):
+@pytest.fixture(scope="module")
+def mlflow_server(project):
+    """`mlflow server` on a free loopback port against the project's DB.
+
+    Requested by the first test of the module, so it starts (about 20 s here) while
+    the other checks run; the REST test waits until it answers /health.
+    """
     port = free_port()
     server = subprocess.Popen(
         [
@@ -161,32 +167,34 @@ def test_mlflow_server_serves_the_runs_over_rest(project):
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stderr.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "mlflow server did not come up in 90 s"
-            time.sleep(0.5)
-        url = f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name={EXPERIMENT}"
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            experiment_id = json.load(resp)["experiment"]["experiment_id"]
-        request = urllib.request.Request(
-            f"{base}/api/2.0/mlflow/runs/search",
-            data=json.dumps({"experiment_ids": [experiment_id]}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            runs = json.load(resp)["runs"]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    yield server, f"http://127.0.0.1:{port}"
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def test_mlflow_server_serves_the_runs_over_rest(project, mlflow_server):
+    server, base = mlflow_server
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        assert server.poll() is None, server.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "mlflow server did not come up in 120 s"
+        time.sleep(0.5)
+    url = f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name={EXPERIMENT}"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        experiment_id = json.load(resp)["experiment"]["experiment_id"]
+    request = urllib.request.Request(
+        f"{base}/api/2.0/mlflow/runs/search",
+        data=json.dumps({"experiment_ids": [experiment_id]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        runs = json.load(resp)["runs"]
     by_model = {{t["key"]: t["value"] for t in r["data"]["tags"]}["model"]: r for r in runs}
     assert sorted(by_model) == MODELS
     for model, run in by_model.items():
