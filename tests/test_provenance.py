@@ -33,3 +33,17 @@ def test_records_round_trip_only_for_identical_outputs(tmp_path, monkeypatch):
     assert restored == {urlsafe_b64encode(b"results/a.txt").decode()}
     assert (fresh.parent / "incomplete").is_dir()
     assert provenance.restore("results", fresh) == 0
+
+
+def test_unreadable_entries_are_skipped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "results" / provenance.PROVENANCE_DIRNAME
+    store.mkdir(parents=True)
+    (store / "broken.json").write_text('{"output": "results/a.t')
+    (store / "partial.json").write_text('{"output": "results/a.txt"}')
+    metadata = tmp_path / ".snakemake" / "metadata"
+    assert provenance.restore("results", metadata) == 0
+    metadata.mkdir(parents=True)
+    (metadata / urlsafe_b64encode(b"results/x").decode()).write_text("not json")
+    (tmp_path / "results/x").write_text("x")
+    assert provenance.save("results", metadata) == 0

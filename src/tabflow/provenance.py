@@ -30,6 +30,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _read(path: Path):
+    """A JSON file's content, or None when it is unreadable or half written."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _decode(key: Path) -> str:
     """Snakemake's record file name -> the output path it describes."""
     b64 = "".join(part.removeprefix("@") for part in key.parts)
@@ -55,11 +63,13 @@ def save(results_dir: str | Path, metadata_dir: Path = SNAKEMAKE_METADATA) -> in
             continue
         if results not in output.parents or not output.is_file():
             continue
-        record = json.loads(record_file.read_text())
+        record = _read(record_file)
+        if record is None:
+            continue
         target = store / f"{key}.json"
-        if target.is_file():
-            previous = json.loads(target.read_text())
-            if previous.get("record") == record and previous.get("sha256") == _sha256(output):
+        previous = _read(target) if target.is_file() else None
+        if isinstance(previous, dict) and previous.get("record") == record:
+            if previous.get("sha256") == _sha256(output):
                 continue
         write_json(target, {"output": str(output), "sha256": _sha256(output), "record": record})
         saved += 1
@@ -71,10 +81,12 @@ def restore(results_dir: str | Path, metadata_dir: Path = SNAKEMAKE_METADATA) ->
     store = Path(results_dir) / PROVENANCE_DIRNAME
     restored = 0
     for entry_file in sorted(store.rglob("*.json")) if store.is_dir() else []:
-        entry = json.loads(entry_file.read_text())
+        entry = _read(entry_file)
+        if not isinstance(entry, dict) or not {"output", "sha256", "record"} <= entry.keys():
+            continue  # unreadable entry: Snakemake just has no record for that output
         key = entry_file.relative_to(store).with_suffix("")
         local = metadata_dir / key
-        if local.is_file() and json.loads(local.read_text()) == entry["record"]:
+        if local.is_file() and _read(local) == entry["record"]:
             continue
         output = Path(entry["output"])
         if not output.is_file() or _sha256(output) != entry["sha256"]:
