@@ -50,8 +50,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from tabflow.leaderboard import collect, format_table
     from tabflow.paths import Paths
 
-    metrics_dir = Path(Paths.from_config(_config(args)).metrics("x")).parent
-    print(format_table(collect(metrics_dir)))
+    print(format_table(collect(Paths.from_config(_config(args)).metrics_dir)))
     return 0
 
 

@@ -153,6 +153,11 @@ def split_overrides(overrides: str | Sequence[str] | None) -> list[str]:
     return [str(o) for o in overrides]
 
 
+def model_override(overrides: Sequence[str]) -> str | None:
+    """The value of a `model=<name>` override, if any."""
+    return next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), None)
+
+
 def compose_config(
     overrides: str | Sequence[str] | None = None,
     model: str | None = None,
@@ -165,7 +170,7 @@ def compose_config(
     Raises ConfigError with a single line on any problem.
     """
     ovr = split_overrides(overrides)
-    chosen = model or next((o.split("=", 1)[1] for o in ovr if o.startswith("model=")), None)
+    chosen = model or model_override(ovr)
     if chosen is None and not require_model:
         chosen = next(iter(available_models()), None)
     if chosen is None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray) -> dict[str, Any]:
     """Accuracy, precision, recall, F1 and ROC AUC of the positive class (label 1)."""

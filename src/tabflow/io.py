@@ -45,5 +45,16 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
         writer(tmp)
 
 
+def file_digest(path: str | Path, algorithm: str = "md5") -> str:
+    """Hex digest of a file, read in 1 MiB chunks."""
+    import hashlib
+
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())

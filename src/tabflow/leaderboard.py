@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tabflow.evaluate import METRICS
 from tabflow.io import read_json
 
-METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
+# Table columns: the ranking metric first.
+COLUMNS = ("roc_auc", *(m for m in METRICS if m != "roc_auc"))
 
 
 def collect(metrics_dir: str | Path) -> list[dict[str, float | str]]:
@@ -21,9 +23,9 @@ def format_table(rows: list[dict[str, float | str]]) -> str:
     """A plain-text table; the first row is the best model."""
     if not rows:
         return "no results yet: run `snakemake -j 3` first"
-    header = ["model", *METRICS]
+    header = ["model", *COLUMNS]
     lines = ["  ".join(f"{h:>9}" for h in header)]
     for row in rows:
-        lines.append("  ".join([f"{row['model']:>9}", *(f"{row[m]:9.4f}" for m in METRICS)]))
+        lines.append("  ".join([f"{row['model']:>9}", *(f"{row[m]:9.4f}" for m in COLUMNS)]))
     lines.append(f"best by roc_auc: {rows[0]['model']}")
     return "\n".join(lines)

@@ -50,8 +50,12 @@ class Paths:
     def train_info(self, model: str) -> str:
         return self._r("models", f"{model}.train.json")
 
+    @property
+    def metrics_dir(self) -> str:
+        return self._r("metrics")
+
     def metrics(self, model: str) -> str:
-        return self._r("metrics", f"{model}.json")
+        return str(Path(self.metrics_dir, f"{model}.json"))
 
     def predictions(self, model: str) -> str:
         return self._r("predictions", f"{model}.csv")

@@ -11,23 +11,18 @@ only when the output on disk has exactly those bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from base64 import urlsafe_b64decode
 from pathlib import Path
 
-from tabflow.io import write_json, write_with
+from tabflow.io import file_digest, write_json, write_with
 
 SNAKEMAKE_METADATA = Path(".snakemake") / "metadata"
 PROVENANCE_DIRNAME = ".snakemake-metadata"
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def _read(path: Path):
@@ -67,11 +62,10 @@ def save(results_dir: str | Path, metadata_dir: Path = SNAKEMAKE_METADATA) -> in
         if record is None:
             continue
         target = store / f"{key}.json"
-        previous = _read(target) if target.is_file() else None
-        if isinstance(previous, dict) and previous.get("record") == record:
-            if previous.get("sha256") == _sha256(output):
-                continue
-        write_json(target, {"output": str(output), "sha256": _sha256(output), "record": record})
+        entry = {"output": str(output), "sha256": _sha256(output), "record": record}
+        if target.is_file() and _read(target) == entry:
+            continue
+        write_json(target, entry)
         saved += 1
     return saved
 

@@ -11,10 +11,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from tabflow import tracking
 from tabflow.config import Config, ConfigError, compose_config, validate
+from tabflow.evaluate import METRICS
 from tabflow.paths import Paths
 
 SCRATCH = ".reproduce"
-METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
 
 @dataclass

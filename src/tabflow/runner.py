@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import Any
 
-from tabflow.config import ConfigError, compose_config
+from tabflow.config import ConfigError, compose_config, model_override
 
 STAGES_WITH_MODEL = {"train", "evaluate"}
 
@@ -48,7 +48,7 @@ def run(stage: str, smk: Any | None = None, argv: list[str] | None = None) -> No
     logger = logging.getLogger(f"tabflow.{stage}")
     try:
         cfg = compose_config(overrides, model=model, require_model=stage in STAGES_WITH_MODEL)
-        model = model or _chosen_model(overrides)
+        model = model or model_override(overrides)
         if stage == "preprocess":
             stages.preprocess(cfg)
         elif stage == "train":
@@ -60,7 +60,3 @@ def run(stage: str, smk: Any | None = None, argv: list[str] | None = None) -> No
     except (ConfigError, DataError) as err:
         logger.error("%s", err)
         sys.exit(1)
-
-
-def _chosen_model(overrides: list[str]) -> str | None:
-    return next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), None)

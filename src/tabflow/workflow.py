@@ -17,6 +17,7 @@ from tabflow.config import (
     available_models,
     compose_configs,
     config_dir,
+    model_override,
     split_overrides,
 )
 from tabflow.paths import Paths
@@ -50,7 +51,7 @@ class Plan:
 def make_plan(overrides: Any = None, models: Any = None) -> Plan:
     """Compose the config once per model; reject a bad config or unknown model."""
     ovr = split_overrides(overrides)
-    if any(o.startswith("model=") for o in ovr):
+    if model_override(ovr) is not None:
         raise ConfigError(
             "do not put model= in overrides; choose models with --config models=[a,b]"
         )
