@@ -54,9 +54,21 @@ class Project:
     def tracking_uri(self) -> str:
         return f"sqlite:///{self.path / 'mlflow.db'}"
 
+    def results_mtimes(self) -> list[int]:
+        """mtimes of everything under results/, to show that nothing was touched."""
+        return sorted(p.stat().st_mtime_ns for p in (self.path / "results").rglob("*"))
+
     def clean(self) -> None:
         """Back to a fresh clone after `dvc pull`: no results, no MLflow, no metadata."""
         self.run("rm", "-rf", "results", "mlflow.db", "mlruns", ".snakemake")
+
+
+def edit_file(path: Path, old: str, new: str) -> str:
+    """Replace `old` (which must be there) by `new` in a file; return the original text."""
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return text
 
 
 _RULE = re.compile(r"^\s*(?:local)?rule (\w+):\s*$")

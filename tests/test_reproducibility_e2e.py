@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .e2e import MODELS, Project, parse_jobs
+from .e2e import MODELS, Project, edit_file, parse_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -71,13 +71,6 @@ def a(clones, remote) -> Project:
     return proj
 
 
-def _edit(path: Path, old: str, new: str) -> str:
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
-    return text
-
-
 def test_results_round_trip_through_dvc(a, tmp_path):
     res = a.run("tabflow", "track")
     assert (a.path / "results.dvc").is_file(), res.stdout
@@ -97,7 +90,7 @@ def test_results_round_trip_through_dvc(a, tmp_path):
 
     # A real change still reruns exactly the affected jobs.
     rf_yaml = c.path / "configs/model/rf.yaml"
-    original = _edit(rf_yaml, "n_estimators: 300", "n_estimators: 100")
+    original = edit_file(rf_yaml, "n_estimators: 300", "n_estimators: 100")
     assert c.planned_jobs() == {("train", "rf"), ("evaluate", "rf")}
     rf_yaml.write_text(original)
     data = c.path / "data/raw/heart.csv"
@@ -113,7 +106,7 @@ def test_results_round_trip_through_dvc(a, tmp_path):
 def test_back_in_time_restores_the_first_results(a):
     first_commit = a.run("git", "rev-parse", "HEAD").stdout.strip()
     first_results = tree_digest(a.path / "results")
-    _edit(a.path / "configs/model/rf.yaml", "n_estimators: 300", "n_estimators: 100")
+    edit_file(a.path / "configs/model/rf.yaml", "n_estimators: 300", "n_estimators: 100")
     a.snakemake("-j", "3")
     a.run("tabflow", "track")
     a.run("git", "commit", "-q", "-am", "rf with 100 trees")

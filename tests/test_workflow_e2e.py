@@ -12,7 +12,6 @@ import signal
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -20,11 +19,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from .e2e import Project, free_port, parse_jobs
+from .e2e import MODELS, Project, edit_file, free_port, parse_jobs
 
 pytestmark = pytest.mark.e2e
 
-MODELS = ["gb", "lr", "rf"]
 DEMO_MD5 = "4ee20893ad7e2ff8ff5ed8dd0e7f37bc"
 EXPERIMENT = "heart_disease_classification"
 
@@ -218,13 +216,6 @@ def test_noop_rerun_has_nothing_to_do(project):
     assert parse_jobs(res.stdout + res.stderr) == set()
 
 
-def _edit(path: Path, old: str, new: str) -> str:
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new))
-    return text
-
-
 def test_editing_data_or_training_yaml_reruns_everything(project):
     everything = {("preprocess", None)} | {
         (rule, m) for rule in ("train", "evaluate") for m in MODELS
@@ -233,7 +224,7 @@ def test_editing_data_or_training_yaml_reruns_everything(project):
         ("configs/data.yaml", "positive_name: no disease", "positive_name: healthy"),
         ("configs/training.yaml", "test_size: 0.2", "test_size: 0.25"),
     ]:
-        original = _edit(project.path / rel, old, new)
+        original = edit_file(project.path / rel, old, new)
         try:
             assert project.planned_jobs() == everything, rel
         finally:
@@ -243,7 +234,7 @@ def test_editing_data_or_training_yaml_reruns_everything(project):
 
 def test_editing_one_model_yaml_reruns_only_that_model(project):
     before = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
-    _edit(project.path / "configs/model/rf.yaml", "n_estimators: 300", "n_estimators: 200")
+    edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 300", "n_estimators: 200")
     assert project.planned_jobs() == {("train", "rf"), ("evaluate", "rf")}
     project.snakemake("-j", "3")
     after = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
@@ -288,16 +279,12 @@ def test_subset_of_models_with_overrides_reaches_every_job(project):
     ],
 )
 def test_bad_config_stops_before_any_job(project, args, expected):
-    before = sorted(p.stat().st_mtime_ns for p in (project.path / "results").rglob("*"))
+    before = project.results_mtimes()
     res = project.snakemake("-j", "3", "--config", *args, check=False)
     output = (res.stdout + res.stderr).strip()
     assert res.returncode != 0
     assert output.splitlines() == [output] and expected in output, output
-    assert after_mtimes(project) == before
-
-
-def after_mtimes(project: Project) -> list[int]:
-    return sorted(p.stat().st_mtime_ns for p in (project.path / "results").rglob("*"))
+    assert project.results_mtimes() == before
 
 
 def test_scripts_run_by_hand_with_argv_overrides(project):
