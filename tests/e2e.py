@@ -27,10 +27,17 @@ class Project:
         copy_project(dest)
         return cls(dest, tool_env(dest.parent))
 
-    def run(self, *cmd: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    def run(
+        self, *cmd: str, check: bool = True, timeout: int = 600, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
         start = time.perf_counter()
         res = subprocess.run(
-            list(cmd), cwd=self.path, env=self.env, capture_output=True, text=True, timeout=timeout
+            list(cmd),
+            cwd=self.path,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         self.timings.setdefault(" ".join(cmd), time.perf_counter() - start)
         if check and res.returncode != 0:
@@ -40,8 +47,10 @@ class Project:
             )
         return res
 
-    def snakemake(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.run("snakemake", *args, check=check)
+    def snakemake(
+        self, *args: str, check: bool = True, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
+        return self.run("snakemake", *args, check=check, env=env)
 
     def planned_jobs(self, *args: str) -> set[tuple[str, str | None]]:
         """(rule, model) of every job a dry run would execute, `all` excluded."""
@@ -84,6 +93,40 @@ def parse_jobs(output: str) -> set[tuple[str, str | None]]:
             wc = dict(part.split("=", 1) for part in m.group(1).split(", "))
             jobs[-1][1] = wc.get("model")
     return {(rule, model) for rule, model in jobs if rule != "all"}
+
+
+class Receiver:
+    """A webhook on loopback that keeps every POST (path, JSON body): Apprise's json:// target."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"json://127.0.0.1:{self.port}/{path}"
+
+    def messages(self, path: str) -> list[dict]:
+        return [body for p, body in self.received if p == f"/{path}"]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def free_port() -> int:

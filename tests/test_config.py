@@ -38,6 +38,9 @@ def test_overrides_reach_the_config(in_root):
         ("+foo=1", "unknown config key 'foo'"),
         ("+model.foo=1", "unknown config key 'model.foo': configs/model/rf.yaml"),
         ("model._target_=os.system", "model._target_='os.system' is not an allowed estimator"),
+        ("evaluation.cv_folds=1", "evaluation.cv_folds=1 is invalid: expected an integer from 2"),
+        ("evaluation.primary_metric=auc", "evaluation.primary_metric='auc' is invalid"),
+        ("evaluation.permutation_repeats=0", "evaluation.permutation_repeats=0 is invalid"),
         ("data.na_values=3", "data.na_values: Cannot assign int"),
         ("paths.results_dir=/tmp/x", "paths.results_dir='/tmp/x' is invalid"),
     ],
@@ -76,3 +79,15 @@ def test_split_overrides_accepts_string_or_list():
     assert split_overrides("a=1  b='x y'") == ["a=1", "b=x y"]
     assert split_overrides(["a=1"]) == ["a=1"]
     assert split_overrides(None) == []
+
+
+def test_notify_overrides_never_reach_the_jobs(in_root):
+    """Notification URLs carry tokens: they stay in the main process (no params, no logs)."""
+    plan = make_plan("notify.urls=[json://h/SECRET] training.test_size=0.3", ["lr"])
+    assert plan.overrides == ["training.test_size=0.3"]
+    assert list(plan.configs["lr"].notify.urls) == ["json://h/SECRET"]
+    from tabflow.tracking import flat_params, public_config
+
+    assert "notify" not in public_config(plan.configs["lr"])
+    assert not any(k.startswith("notify") for k in flat_params(plan.configs["lr"]))
+    assert "SECRET" not in repr(plan.evaluate_fingerprint("lr"))

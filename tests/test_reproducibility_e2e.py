@@ -19,7 +19,7 @@ from .e2e import MODELS, Project, edit_file, parse_jobs
 pytestmark = pytest.mark.e2e
 
 
-DVC_IGNORED = {".mlflow.lock"}  # see .dvcignore
+DVC_IGNORED = {".mlflow.lock", ".mlflow-parent.json"}  # see .dvcignore
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -44,9 +44,10 @@ def test_make_demo_pulls_runs_and_prints_the_leaderboard(clones):
     """Cold run 1 was `make demo` in clone a, before any `dvc pull` there."""
     out = clones.a.demo_output
     assert "dvc pull" in out and "snakemake -j 3" in out
-    board = out[out.index("model    roc_auc") :].splitlines()
+    board = out[out.index("model     roc_auc") :].splitlines()
     assert sorted(line.split()[0] for line in board[1:4]) == MODELS
     assert board[4].startswith("best by roc_auc: ")
+    assert "tabflow: 3 models trained, best " in out, "the end-of-run summary"
 
 
 def test_cold_runs_in_separate_clones_are_bit_identical(clones):
@@ -91,13 +92,15 @@ def test_results_round_trip_through_dvc(a, tmp_path):
     # A real change still reruns exactly the affected jobs.
     rf_yaml = c.path / "configs/model/rf.yaml"
     original = edit_file(rf_yaml, "n_estimators: 300", "n_estimators: 100")
-    assert c.planned_jobs() == {("train", "rf"), ("evaluate", "rf")}
+    assert c.planned_jobs() == {("train", "rf"), ("evaluate", "rf"), ("leaderboard", None)}
     rf_yaml.write_text(original)
     data = c.path / "data/raw/heart.csv"
     raw = data.read_bytes()
     data.write_bytes(raw.replace(b"\n52,1,0,125,212", b"\n53,1,0,125,212", 1))
     assert data.read_bytes() != raw
-    everything = {("preprocess", None)} | {(r, m) for r in ("train", "evaluate") for m in MODELS}
+    everything = {("preprocess", None), ("leaderboard", None)} | {
+        (r, m) for r in ("train", "evaluate") for m in MODELS
+    }
     assert c.planned_jobs() == everything
     data.write_bytes(raw)
     assert c.planned_jobs() == set()

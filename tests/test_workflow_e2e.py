@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -19,7 +21,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from .e2e import MODELS, Project, edit_file, free_port, parse_jobs
+from .e2e import MODELS, Project, Receiver, edit_file, free_port, parse_jobs
+from .e2e import mlflow_rows as mlflow_rows_of
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +37,16 @@ def project(clones) -> Project:
     return clones.b
 
 
-def mlflow_runs(project: Project):
+FIGURES = {
+    "roc_curve.png",
+    "precision_recall.png",
+    "confusion_matrix.png",
+    "calibration.png",
+    "permutation_importance.png",
+}
+
+
+def all_runs(project: Project):
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=project.tracking_uri())
@@ -42,6 +54,18 @@ def mlflow_runs(project: Project):
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
     return client, runs
+
+
+def mlflow_runs(project: Project):
+    """The model runs, oldest first (without the workflow parent runs)."""
+    client, runs = all_runs(project)
+    return client, [r for r in runs if r.data.tags.get("tabflow.role") != "workflow"]
+
+
+def workflow_runs(project: Project):
+    """The parent run of every workflow invocation, oldest first."""
+    _, runs = all_runs(project)
+    return [r for r in runs if r.data.tags.get("tabflow.role") == "workflow"]
 
 
 def test_dvc_pull_restores_the_demo_data_with_a_safe_cache(project, clones, mlflow_server):
@@ -66,15 +90,19 @@ def test_every_output_is_under_results(project):
         for rel in (
             f"results/models/{model}.joblib",
             f"results/metrics/{model}.json",
-            f"results/plots/{model}/roc_curve.png",
-            f"results/plots/{model}/confusion_matrix.png",
+            f"results/cv/{model}.json",
+            f"results/importance/{model}.csv",
             f"results/mlflow/{model}.json",
+            *(f"results/plots/{model}/{fig}" for fig in FIGURES),
         ):
             path = project.path / rel
             assert path.is_file() and path.stat().st_size > 0, rel
-        png = (project.path / f"results/plots/{model}/roc_curve.png").read_bytes()
-        assert png.startswith(b"\x89PNG")
-    assert (project.path / "results/data/train.parquet").is_file()
+        for fig in FIGURES:
+            png = (project.path / f"results/plots/{model}/{fig}").read_bytes()
+            assert png.startswith(b"\x89PNG"), fig
+    for rel in ("results/data/train.parquet", "results/leaderboard.csv", "results/leaderboard.md"):
+        assert (project.path / rel).is_file(), rel
+    assert not (project.path / "results/.mlflow-parent.json").exists(), "parent run left open"
     assert not (project.path / "outputs").exists(), "Hydra must not write outputs/"
     untracked = project.run("git", "status", "--porcelain").stdout.split("\n")
     assert not [line for line in untracked if line.strip()], "pipeline wrote outside ignored paths"
@@ -119,9 +147,69 @@ def test_one_mlflow_run_per_model_with_config_tags_metrics_plots(project):
         metrics = project.read_json(f"results/metrics/{model}.json")
         for key, value in metrics.items():
             assert run.data.metrics[key] == pytest.approx(value, abs=1e-12)
+        cv = project.read_json(f"results/cv/{model}.json")
+        assert run.data.metrics["cv_roc_auc_mean"] == pytest.approx(cv["roc_auc"]["mean"])
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-        assert artifacts == {"plots/roc_curve.png", "plots/confusion_matrix.png"}
+        assert artifacts == {f"plots/{fig}" for fig in FIGURES}
         assert project.read_json(f"results/mlflow/{model}.json")["run_id"] == run.info.run_id
+        assert "notify.urls" not in params
+
+
+def test_leaderboard_ranks_models_with_cross_validation(project):
+    import csv
+
+    with open(project.path / "results/leaderboard.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(r["model"] for r in rows) == MODELS
+    assert [r["rank"] for r in rows] == ["1", "2", "3"]
+    auc = [float(r["roc_auc"]) for r in rows]
+    assert auc == sorted(auc, reverse=True), "sorted by the primary metric (ROC AUC)"
+    for row in rows:
+        metrics = project.read_json(f"results/metrics/{row['model']}.json")
+        cv = project.read_json(f"results/cv/{row['model']}.json")
+        assert cv["folds"] == 5 and row["cv_folds"] == "5"
+        for m in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+            assert float(row[m]) == pytest.approx(metrics[m], abs=1e-6)
+            assert float(row[f"cv_{m}_mean"]) == pytest.approx(cv[m]["mean"], abs=1e-6)
+            assert 0 < float(row[f"cv_{m}_std"]) < 0.2
+        # CV on the deduplicated training part: no leak, so nowhere near 0.99
+        assert 0.80 <= cv["roc_auc"]["mean"] <= 0.96, (row["model"], cv)
+    md = (project.path / "results/leaderboard.md").read_text()
+    assert f"Best model: **{rows[0]['model']}**" in md
+    assert len([line for line in md.splitlines() if line.startswith("| ")]) == 4
+    shown = project.run("tabflow", "leaderboard").stdout
+    assert f"best by roc_auc: {rows[0]['model']}" in shown
+
+
+def test_parent_run_holds_the_leaderboard_and_groups_the_model_runs(project, monkeypatch):
+    import csv
+
+    import mlflow
+
+    monkeypatch.chdir(project.path)
+    parents = workflow_runs(project)
+    assert parents and all(p.info.status == "FINISHED" for p in parents)
+    parent = parents[-1]
+    mlflow.set_tracking_uri(project.tracking_uri())
+    children = mlflow.search_runs(
+        experiment_ids=[parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
+    assert sorted(children["tags.model"]) == MODELS, "one row per model"
+    for model in MODELS:
+        logged = project.read_json(f"results/mlflow/{model}.json")
+        assert logged["parent_run_id"] == parent.info.run_id
+    with open(project.path / "results/leaderboard.csv") as fh:
+        best = next(csv.DictReader(fh))
+    assert parent.data.tags["best_model"] == best["model"]
+    assert parent.data.tags["primary_metric"] == "roc_auc"
+    for key in ("roc_auc", "accuracy", "cv_roc_auc_mean"):
+        assert parent.data.metrics[f"best_{key}"] == pytest.approx(float(best[key]), abs=1e-6)
+    client, _ = all_runs(project)
+    listed = {a.path for a in client.list_artifacts(parent.info.run_id, "leaderboard")}
+    assert listed == {"leaderboard/leaderboard.csv", "leaderboard/leaderboard.md"}
+    got = client.download_artifacts(parent.info.run_id, "leaderboard/leaderboard.csv", "/tmp")
+    assert open(got).read() == (project.path / "results/leaderboard.csv").read_text()
 
 
 def test_logged_model_predicts_exactly_like_the_file(project, monkeypatch):
@@ -193,7 +281,8 @@ def test_mlflow_server_serves_the_runs_over_rest(project, mlflow_server):
     )
     with urllib.request.urlopen(request, timeout=10) as resp:
         runs = json.load(resp)["runs"]
-    by_model = {{t["key"]: t["value"] for t in r["data"]["tags"]}["model"]: r for r in runs}
+    tags = [{t["key"]: t["value"] for t in r["data"]["tags"]} for r in runs]
+    by_model = {t["model"]: r for t, r in zip(tags, runs, strict=True) if "model" in t}
     assert sorted(by_model) == MODELS
     for model, run in by_model.items():
         metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
@@ -202,12 +291,36 @@ def test_mlflow_server_serves_the_runs_over_rest(project, mlflow_server):
         assert metrics["accuracy"] == pytest.approx(expected["accuracy"])
 
 
-def test_report_contains_every_model(project):
+def report_parts(html: str) -> tuple[dict, dict]:
+    """The `results` and `categories` objects a Snakemake report embeds as JSON."""
+
+    def embedded(name: str) -> dict:
+        anchor = html.index(f'<script id="{name}">')
+        start = html.index(f"var {name} = ", anchor) + len(f"var {name} = ")
+        return json.JSONDecoder().raw_decode(html[start:])[0]
+
+    return embedded("results"), embedded("categories")
+
+
+def test_report_shows_leaderboard_and_every_figure_of_every_model(project):
     project.snakemake("--report", "report.html")
     html = (project.path / "report.html").read_text()
+    results, categories = report_parts(html)
+    assert categories["Leaderboard"] == {"Other": ["results/leaderboard.html"]}
     for model in MODELS:
-        assert model in html
-    assert html.count("roc_curve.png") >= 3 and html.count("confusion_matrix.png") >= 3
+        shown = {Path(f).name for files in categories[model].values() for f in files}
+        assert shown == FIGURES, model
+    for path, entry in results.items():
+        # Embedded as data URIs: nothing to fetch, the file opens anywhere.
+        assert entry["data_uri"].startswith("data:"), path
+        assert "seed\n42" in entry["caption"] or "seed 42" in entry["caption"], path
+        assert "0.2" in entry["caption"], path
+        if path.endswith(".png"):
+            assert entry["labels"]["model"] in MODELS
+            assert "<tt" in entry["caption"]  # the model's hyperparameters, quoted
+    assert "n_estimators=300" in results["results/plots/rf/roc_curve.png"]["caption"]
+    assert "C=1.0" in results["results/plots/lr/roc_curve.png"]["caption"]
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=[\"']https?://", html)
 
 
 def test_noop_rerun_has_nothing_to_do(project):
@@ -217,7 +330,7 @@ def test_noop_rerun_has_nothing_to_do(project):
 
 
 def test_editing_data_or_training_yaml_reruns_everything(project):
-    everything = {("preprocess", None)} | {
+    everything = {("preprocess", None), ("leaderboard", None)} | {
         (rule, m) for rule in ("train", "evaluate") for m in MODELS
     }
     for rel, old, new in [
@@ -232,11 +345,31 @@ def test_editing_data_or_training_yaml_reruns_everything(project):
     assert project.planned_jobs() == set()
 
 
-def test_editing_one_model_yaml_reruns_only_that_model(project):
+@pytest.fixture(scope="module")
+def receiver():
+    hook = Receiver()
+    yield hook
+    hook.close()
+
+
+SECRETS = ("SECRET-IN-CONFIG-7f3a", "SECRET-IN-ENV-91bc")
+
+
+def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(project, receiver):
     before = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
     edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 300", "n_estimators: 200")
-    assert project.planned_jobs() == {("train", "rf"), ("evaluate", "rf")}
-    project.snakemake("-j", "3")
+    # Notification targets: one in the config, one in $APPRISE_URLS, one that is down.
+    edit_file(
+        project.path / "configs/config.yaml",
+        "urls: []",
+        f"urls: ['{receiver.url('config/' + SECRETS[0])}']",
+    )
+    dead = f"json://127.0.0.1:{free_port()}/down"
+    res = project.snakemake(
+        "-j", "3", env={"APPRISE_URLS": f"{receiver.url('env/' + SECRETS[1])} {dead}"}
+    )
+    ran = parse_jobs(res.stdout + res.stderr)
+    assert ran == {("train", "rf"), ("evaluate", "rf"), ("leaderboard", None)}
     after = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
     assert after["rf"] != before["rf"]
     assert after["lr"] == before["lr"] and after["gb"] == before["gb"]
@@ -246,16 +379,43 @@ def test_editing_one_model_yaml_reruns_only_that_model(project):
     assert runs[-1].data.params["model.params.n_estimators"] == "200"
     assert project.planned_jobs() == set()
 
+    # The summary: printed, and delivered to both live targets; the dead one only warned.
+    board = (project.path / "results/leaderboard.csv").read_text().splitlines()
+    best = board[1].split(",")[1]
+    parent = workflow_runs(project)[-1].info.run_id
+    assert f"tabflow: 3 models trained, best {best}" in res.stdout
+    assert "notification to json://127.0.0.1/... could not be delivered" in res.stderr
+    for where in ("config/" + SECRETS[0], "env/" + SECRETS[1]):
+        (message,) = receiver.messages(where)
+        assert message["type"] == "success"
+        assert message["title"] == f"tabflow: 3 models trained, best {best}"
+        body = message["message"]
+        assert f"Best model by roc_auc: {best} (accuracy " in body
+        assert all(re.search(rf"^\s+{m}\s+0\.\d{{4}}\s", body, re.M) for m in MODELS), body
+        assert f"workflow run {parent}" in body and "snakemake --report report.html" in body
+
+
+def test_notification_secrets_appear_nowhere(project):
+    """Not in MLflow (DB, artifacts), job logs, results, Snakemake's records or the report."""
+    project.snakemake("--report", "report.html")
+    places = [project.path / "mlflow.db", project.path / "report.html"]
+    for folder in ("mlruns", "results", ".snakemake"):
+        places += [p for p in (project.path / folder).rglob("*") if p.is_file()]
+    assert len(places) > 50
+    for path in places:
+        data = path.read_bytes()
+        for secret in SECRETS:
+            assert secret.encode() not in data, f"{secret} leaked into {path}"
+
 
 def test_subset_of_models_with_overrides_reaches_every_job(project):
     gb_before = (project.path / "results/metrics/gb.json").stat().st_mtime_ns
     overrides = "overrides=training.test_size=0.3 training.random_state=7"
     args = ["--config", "models=[lr,rf]", overrides]
-    planned = project.planned_jobs(*args)
-    assert planned == {("preprocess", None)} | {
+    res = project.snakemake("-j", "3", *args)
+    assert parse_jobs(res.stdout + res.stderr) == {("preprocess", None), ("leaderboard", None)} | {
         (rule, m) for rule in ("train", "evaluate") for m in ("lr", "rf")
     }
-    project.snakemake("-j", "3", *args)
     assert project.read_json("results/data/summary.json")["n_test"] == 91
     assert (project.path / "results/metrics/gb.json").stat().st_mtime_ns == gb_before
     _, runs = mlflow_runs(project)
@@ -299,3 +459,26 @@ def test_scripts_run_by_hand_with_argv_overrides(project):
     assert bad.returncode == 1
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "training.test_size=2.0 is invalid" in lines[0], bad.stderr
+
+
+def test_failed_job_notifies_the_rule_and_its_log_tail(project, receiver):
+    """Last in this module: it leaves rf without results. Runs with `--logger rich`."""
+    edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 200", "n_estimators: 0")
+    # The subset test's settings: its preprocess output is current, only `train rf` runs.
+    overrides = "overrides=training.test_size=0.3 training.random_state=7"
+    res = project.snakemake(
+        "-j", "3", "--config", "models=[rf]", overrides, "--logger", "rich", check=False
+    )
+    assert "rule train" in res.stdout + res.stderr
+    assert res.returncode != 0
+    (message,) = receiver.messages("config/" + SECRETS[0])[-1:]
+    assert message["type"] == "failure"
+    assert message["title"] == "tabflow: workflow FAILED in rule train"
+    body = message["message"]
+    assert body.startswith("rule train (model=rf) failed\nlast lines of results/logs/train/rf.log:")
+    assert "The 'n_estimators' parameter of RandomForestClassifier" in body
+    assert "workflow FAILED in rule train" in res.stderr
+    parent = workflow_runs(project)[-1]
+    assert parent.info.status == "FAILED"
+    assert not (project.path / "results/.mlflow-parent.json").exists()
+    assert all(status != "RUNNING" for _, status in mlflow_rows_of(project))

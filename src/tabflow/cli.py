@@ -1,6 +1,6 @@
 """`tabflow` command line: small helpers around the workflow.
 
-tabflow leaderboard [overrides...]         print the models ranked by ROC AUC
+tabflow leaderboard [overrides...]         print results/leaderboard.csv as a table
 tabflow config [overrides...]              print the composed, validated config
 tabflow track                              dvc add results/ + dvc push (data and results)
 tabflow reproduce RUN_ID [overrides...]    rerun an MLflow run's model, compare metrics
@@ -47,10 +47,11 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from tabflow.leaderboard import collect, format_table
+    from tabflow.leaderboard import format_table, read_csv
     from tabflow.paths import Paths
 
-    print(format_table(collect(Paths.from_config(_config(args)).metrics_dir)))
+    path = Path(Paths.from_config(_config(args)).leaderboard_csv)
+    print(format_table(read_csv(path) if path.is_file() else []))
     return 0
 
 

@@ -82,6 +82,35 @@ class MlflowConfig:
 
 
 @dataclass
+class EvaluationConfig:
+    cv_folds: int = 5
+    primary_metric: str = "roc_auc"
+    permutation_repeats: int = 10
+    calibration_bins: int = 5
+
+    def __post_init__(self) -> None:
+        from tabflow.evaluate import METRICS
+
+        if not 2 <= self.cv_folds <= 50:
+            raise _range("evaluation.cv_folds", self.cv_folds, "an integer from 2 to 50")
+        if self.primary_metric not in METRICS:
+            raise _range("evaluation.primary_metric", self.primary_metric, f"one of {METRICS}")
+        if not 1 <= self.permutation_repeats <= 1000:
+            raise _range(
+                "evaluation.permutation_repeats", self.permutation_repeats, "from 1 to 1000"
+            )
+        if not 2 <= self.calibration_bins <= 100:
+            raise _range("evaluation.calibration_bins", self.calibration_bins, "from 2 to 100")
+
+
+@dataclass
+class NotifyConfig:
+    """Apprise URLs (plus $APPRISE_URLS). They may hold secrets: never logged anywhere."""
+
+    urls: list[str] = field(default_factory=list)
+
+
+@dataclass
 class PathsConfig:
     results_dir: str = "results"
 
@@ -95,7 +124,9 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 
 

@@ -8,11 +8,9 @@ from typing import Any
 
 import pandas as pd
 
+from tabflow.errors import DataError
+
 log = logging.getLogger(__name__)
-
-
-class DataError(ValueError):
-    """Input data that cannot be used; the message names the file, the column and the fix."""
 
 
 def load_raw(data_cfg: Any) -> pd.DataFrame:

@@ -1,31 +1,138 @@
-"""Compare the models: one row per model from results/metrics/*.json."""
+"""Compare the models: one row per model, test-split metrics and cross-validated estimates."""
 
 from __future__ import annotations
 
+import csv
+import html
 from pathlib import Path
+from typing import Any
 
 from tabflow.evaluate import METRICS
 from tabflow.io import read_json
+from tabflow.paths import Paths
 
-# Table columns: the ranking metric first.
-COLUMNS = ("roc_auc", *(m for m in METRICS if m != "roc_auc"))
+Row = dict[str, Any]
 
 
-def collect(metrics_dir: str | Path) -> list[dict[str, float | str]]:
-    """Rows {model, metric...}, best ROC AUC first (ties broken by name)."""
+def columns(metric: str) -> list[str]:
+    """CSV columns: rank, model, the test metrics (primary first), then mean/std of the CV."""
+    ordered = [metric, *(m for m in METRICS if m != metric)]
+    cv = [f"cv_{m}_{stat}" for m in ordered for stat in ("mean", "std")]
+    return ["rank", "model", *ordered, *cv, "cv_folds"]
+
+
+def collect(paths: Paths, models: list[str], metric: str) -> list[Row]:
+    """Rows of the given models, best `metric` on the test split first (ties: CV, then name)."""
     rows = []
-    for path in sorted(Path(metrics_dir).glob("*.json")):
-        rows.append({"model": path.stem, **read_json(path)})
-    return sorted(rows, key=lambda r: (-float(r["roc_auc"]), str(r["model"])))
+    for model in models:
+        test = read_json(paths.metrics(model))
+        cv = read_json(paths.cv(model))
+        row: Row = {"model": model, **{m: float(test[m]) for m in METRICS}}
+        for m in METRICS:
+            row[f"cv_{m}_mean"] = float(cv[m]["mean"])
+            row[f"cv_{m}_std"] = float(cv[m]["std"])
+        row["cv_folds"] = int(cv["folds"])
+        rows.append(row)
+    rows.sort(key=lambda r: (-r[metric], -r[f"cv_{metric}_mean"], r["model"]))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return rows
 
 
-def format_table(rows: list[dict[str, float | str]]) -> str:
-    """A plain-text table; the first row is the best model."""
+def write_csv(rows: list[Row], metric: str, path: str | Path) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns(metric), extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: f"{v:.6f}" if isinstance(v, float) else v for k, v in row.items()})
+
+
+def read_csv(path: str | Path) -> list[Row]:
+    """Rows of a leaderboard.csv, numbers as floats, in rank order."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [
+        {
+            k: (v if k == "model" else int(v) if k in ("rank", "cv_folds") else float(v))
+            for k, v in row.items()
+        }
+        for row in rows
+    ]
+
+
+def primary_metric(rows: list[Row]) -> str:
+    """The ranking metric of rows read back from CSV: the first metric column."""
+    return next(k for k in rows[0] if k in METRICS)
+
+
+def _cells(row: Row, metric: str) -> list[str]:
+    ordered = [metric, *(m for m in METRICS if m != metric)]
+    test = [f"{row[m]:.4f}" for m in ordered]
+    cv = [f"{row[f'cv_{m}_mean']:.4f} ± {row[f'cv_{m}_std']:.4f}" for m in ordered]
+    return [str(row["rank"]), str(row["model"]), *test, *cv]
+
+
+def _header(metric: str, folds: int) -> list[str]:
+    ordered = [metric, *(m for m in METRICS if m != metric)]
+    return ["rank", "model", *ordered, *(f"CV{folds} {m}" for m in ordered)]
+
+
+def to_markdown(rows: list[Row], metric: str) -> str:
+    folds = int(rows[0]["cv_folds"])
+    header = _header(metric, folds)
+    lines = [
+        f"# Leaderboard (ranked by test-split {metric})",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    lines += ["| " + " | ".join(_cells(row, metric)) + " |" for row in rows]
+    lines += [
+        "",
+        f"Best model: **{rows[0]['model']}** ({metric} {rows[0][metric]:.4f} on the test split, "
+        f"{rows[0][f'cv_{metric}_mean']:.4f} ± {rows[0][f'cv_{metric}_std']:.4f} "
+        f"in {folds}-fold CV on the training part).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def to_html(rows: list[Row], metric: str, cfg: Any) -> str:
+    """A standalone HTML page (the Snakemake report shows it inline)."""
+    folds = int(rows[0]["cv_folds"])
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in _header(metric, folds))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(row, metric)) + "</tr>"
+        for row in rows
+    )
+    best = rows[0]
+    return (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Leaderboard</title>'
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "tr:first-child td{font-weight:bold}</style></head><body>"
+        f"<h2>Leaderboard, ranked by test-split {html.escape(metric)}</h2>"
+        f"<p>Best model: <b>{html.escape(str(best['model']))}</b> "
+        f"({html.escape(metric)} {best[metric]:.4f}).</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<p>Test split: {float(cfg.training.test_size):g} of the deduplicated rows, "
+        f"seed {int(cfg.training.random_state)}. CV: {folds}-fold stratified on the "
+        "training part, mean ± standard deviation over the folds.</p></body></html>\n"
+    )
+
+
+def format_table(rows: list[Row]) -> str:
+    """A plain-text table for the terminal; the first row is the best model."""
     if not rows:
         return "no results yet: run `snakemake -j 3` first"
-    header = ["model", *COLUMNS]
-    lines = ["  ".join(f"{h:>9}" for h in header)]
+    metric = primary_metric(rows)
+    folds = int(rows[0].get("cv_folds", 0))
+    ordered = [metric, *(m for m in METRICS if m != metric)]
+    header = ["model", *ordered, f"cv_{metric}"]
+    lines = ["  ".join(f"{h:>10}" for h in header)]
     for row in rows:
-        lines.append("  ".join([f"{row['model']:>9}", *(f"{row[m]:9.4f}" for m in COLUMNS)]))
-    lines.append(f"best by roc_auc: {rows[0]['model']}")
+        cells = [f"{row['model']:>10}", *(f"{row[m]:10.4f}" for m in ordered)]
+        cells.append(f"{row[f'cv_{metric}_mean']:.3f}±{row[f'cv_{metric}_std']:.3f}")
+        lines.append("  ".join(cells))
+    lines.append(f"best by {metric}: {rows[0]['model']}" + (f" ({folds}-fold CV)" if folds else ""))
     return "\n".join(lines)

@@ -43,12 +43,21 @@ class Paths:
         """Serialises first use of the MLflow DB across processes."""
         return self._r(".mlflow.lock")
 
+    @property
+    def parent_run(self) -> str:
+        """The MLflow parent run of the workflow invocation in progress (removed at its end)."""
+        return self._r(".mlflow-parent.json")
+
     # per model
     def model_file(self, model: str) -> str:
         return self._r("models", f"{model}.joblib")
 
     def train_info(self, model: str) -> str:
         return self._r("models", f"{model}.train.json")
+
+    def cv(self, model: str) -> str:
+        """Cross-validated metrics on the training part (mean and std over the folds)."""
+        return self._r("cv", f"{model}.json")
 
     @property
     def metrics_dir(self) -> str:
@@ -65,6 +74,43 @@ class Paths:
 
     def confusion_plot(self, model: str) -> str:
         return self._r("plots", model, "confusion_matrix.png")
+
+    def pr_plot(self, model: str) -> str:
+        return self._r("plots", model, "precision_recall.png")
+
+    def calibration_plot(self, model: str) -> str:
+        return self._r("plots", model, "calibration.png")
+
+    def importance_plot(self, model: str) -> str:
+        return self._r("plots", model, "permutation_importance.png")
+
+    def importance(self, model: str) -> str:
+        """Permutation feature importance on the test split, one row per raw feature."""
+        return self._r("importance", f"{model}.csv")
+
+    def plots(self, model: str) -> dict[str, str]:
+        """Every figure of a model, by name."""
+        return {
+            "roc": self.roc_plot(model),
+            "precision_recall": self.pr_plot(model),
+            "confusion": self.confusion_plot(model),
+            "calibration": self.calibration_plot(model),
+            "importance": self.importance_plot(model),
+        }
+
+    # all models
+    @property
+    def leaderboard_csv(self) -> str:
+        return self._r("leaderboard.csv")
+
+    @property
+    def leaderboard_md(self) -> str:
+        return self._r("leaderboard.md")
+
+    @property
+    def leaderboard_html(self) -> str:
+        """The leaderboard as the Snakemake report shows it."""
+        return self._r("leaderboard.html")
 
     def mlflow_run(self, model: str) -> str:
         return self._r("mlflow", f"{model}.json")

@@ -34,20 +34,30 @@ def _setup_logging(log_file: str | None) -> None:
 def run(stage: str, smk: Any | None = None, argv: list[str] | None = None) -> None:
     """Compose the config and run `stage`; any bad input exits non-zero with one line."""
     from tabflow import stages
-    from tabflow.data import DataError
+    from tabflow.errors import DataError
 
+    resolved: dict[str, Any] = {}
     if smk is not None:
+        from tabflow.workflow import RESOLVED_KEY
+
+        resolved = dict(smk.config).get(RESOLVED_KEY) or {}
         overrides = list(smk.params.overrides)
         model = dict(smk.wildcards).get("model")
+        models = list(getattr(smk.params, "models", []))
         threads = int(smk.threads)
         log_file = smk.log[0] if smk.log else None
     else:
         overrides = list(sys.argv[1:] if argv is None else argv)
-        model, threads, log_file = None, 1, None
+        model, models, threads, log_file = None, [], 1, None
     _setup_logging(log_file)
     logger = logging.getLogger(f"tabflow.{stage}")
     try:
-        cfg = compose_config(overrides, model=model, require_model=stage in STAGES_WITH_MODEL)
+        if resolved:  # composed and validated once by the Snakefile
+            from omegaconf import OmegaConf
+
+            cfg = OmegaConf.create(resolved[model or next(iter(resolved))])
+        else:
+            cfg = compose_config(overrides, model=model, require_model=stage in STAGES_WITH_MODEL)
         model = model or model_override(overrides)
         if stage == "preprocess":
             stages.preprocess(cfg)
@@ -55,8 +65,17 @@ def run(stage: str, smk: Any | None = None, argv: list[str] | None = None) -> No
             stages.train(cfg, model, threads=threads)
         elif stage == "evaluate":
             stages.evaluate(cfg, model)
+        elif stage == "leaderboard":
+            from tabflow.config import available_models
+
+            stages.leaderboard(cfg, models or available_models())
         else:
             raise ValueError(f"unknown stage {stage!r}")
     except (ConfigError, DataError) as err:
         logger.error("%s", err)
+        sys.exit(1)
+    except Exception:
+        # Anything else is a bug or a bad hyperparameter value: keep the traceback in the
+        # job's log file too, where Snakemake (and the failure notification) points.
+        logger.exception("%s failed", stage)
         sys.exit(1)

@@ -37,64 +37,164 @@ def _lock(lock_path: str | Path):
     return FileLock(str(lock_path), timeout=600, thread_local=False)
 
 
-def init_tracking(cfg: DictConfig, lock_path: str | Path) -> str:
-    """Create the tracking DB and the experiment if needed; return the experiment id.
+def prepare_run(cfg: DictConfig, paths: Any) -> tuple[str, str | None]:
+    """(experiment id, parent run id or None) for a job about to log a model run.
 
-    A file lock serialises first use: parallel first writers to one new sqlite DB
-    otherwise die with 'table runs already exists' and similar alembic errors.
+    Under the lock: the workflow's `onstart` holds it until the DB, the experiment and the
+    parent run exist, so a job never races the first use of a new sqlite DB. The parent
+    is the invocation's run named in `paths.parent_run`, if it is still running.
     """
-    with _lock(lock_path):
-        return _create_experiment(cfg)
+    import json
 
-
-def experiment_exists(cfg: DictConfig) -> bool:
-    """Cheap check, without importing MLflow: does the sqlite DB already hold the experiment?"""
-    import sqlite3
-
-    uri = tracking_uri(cfg)
-    if not uri.startswith("sqlite:///"):
-        return False
-    db = Path(uri.removeprefix("sqlite:///"))
-    if not db.is_file():
-        return False
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            row = conn.execute(
-                "SELECT 1 FROM experiments WHERE name = ? AND lifecycle_stage = 'active'",
-                (str(cfg.mlflow.experiment_name),),
-            ).fetchone()
-    except sqlite3.Error:
-        return False
-    return row is not None
-
-
-def start_tracking_init(cfg: DictConfig, lock_path: str | Path) -> threading.Thread | None:
-    """Create the DB and experiment in the background, holding the lock until done.
-
-    Called once per workflow run (Snakemake `onstart`), before any job starts. The lock
-    is taken here, synchronously, so every job that later opens the tracking store waits
-    for the initialisation instead of racing it; meanwhile preprocess/train jobs run.
-    """
-    if experiment_exists(cfg):
-        return None
-    lock = _lock(lock_path)
-    lock.acquire()
-
-    def work() -> None:
+    with _lock(paths.tracking_lock):
+        experiment_id = _create_experiment(cfg)
+        parent_file = Path(paths.parent_run)
+        if not parent_file.is_file():
+            return experiment_id, None
         try:
-            _create_experiment(cfg)
-        except Exception as err:  # the jobs retry under the lock and report it
-            print(f"MLflow initialisation failed: {err}", file=sys.stderr)
-        finally:
-            lock.release()
+            parent = json.loads(parent_file.read_text())["run_id"]
+        except (ValueError, KeyError):
+            return experiment_id, None
+    from mlflow import MlflowClient
 
-    thread = threading.Thread(target=work, name="mlflow-init")
-    thread.start()
-    return thread
+    try:
+        run = MlflowClient().get_run(parent)
+    except Exception:  # a parent file left by a killed workflow, in another DB
+        return experiment_id, None
+    if run.info.status != "RUNNING" or run.info.experiment_id != experiment_id:
+        return experiment_id, None
+    return experiment_id, parent
+
+
+class Invocation:
+    """One workflow invocation's parent MLflow run, owned by the Snakemake main process.
+
+    `start()` (from `onstart`, before any job) takes the tracking lock at once and, in a
+    background thread while preprocess/train run, creates the DB, the experiment and the
+    parent run, then writes its id to `paths.parent_run` and releases the lock. Evaluate
+    jobs log their model runs as children. `finish()` (from `onsuccess`/`onerror`) logs
+    the leaderboard and the best model's metrics to the parent, closes it, and marks any
+    child run a killed job left RUNNING as FAILED.
+    """
+
+    def __init__(self, cfg: DictConfig, paths: Any, models: Sequence[str]) -> None:
+        self.cfg = cfg
+        self.paths = paths
+        self.models = list(models)
+        self.started = 0.0
+        self.run_id: str | None = None
+        self.experiment_id: str | None = None
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        import time
+
+        self.started = time.time()
+        Path(self.paths.parent_run).unlink(missing_ok=True)
+        lock = _lock(self.paths.tracking_lock)
+        lock.acquire()
+
+        def work() -> None:
+            try:
+                self._create_parent()
+            except Exception as err:  # jobs still log, without a parent; finish() reports it
+                self.error = f"{type(err).__name__}: {err}"
+                print(f"MLflow: could not open the workflow run: {self.error}", file=sys.stderr)
+            finally:
+                lock.release()
+
+        self._thread = threading.Thread(target=work, name="mlflow-parent-run")
+        self._thread.start()
+
+    def _create_parent(self) -> None:
+        import time
+
+        from mlflow import MlflowClient
+
+        from tabflow.io import write_json
+
+        self.experiment_id = _create_experiment(self.cfg)
+        client = MlflowClient()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
+        tags = {
+            "tabflow.role": "workflow",
+            "models": ",".join(self.models),
+            "data_md5": data_md5(),
+            **git_info(),
+            **versions(),
+        }
+        run = client.create_run(self.experiment_id, run_name=f"workflow {stamp}", tags=tags)
+        self.run_id = run.info.run_id
+        shared = {k: v for k, v in flat_params(self.cfg).items() if not k.startswith("model.")}
+        client.log_batch(self.run_id, params=_params(shared))
+        write_json(self.paths.parent_run, {"run_id": self.run_id})
+
+    def finish(self, success: bool) -> None:
+        """Close the parent run: FINISHED with the leaderboard, or FAILED."""
+        if self._thread is not None:
+            self._thread.join()
+        Path(self.paths.parent_run).unlink(missing_ok=True)
+        if self.run_id is None:
+            return
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+        for child in self.children(client):
+            if child.info.status == "RUNNING":
+                client.set_terminated(child.info.run_id, "FAILED")
+        if success:
+            self._log_leaderboard(client)
+        client.set_terminated(self.run_id, "FINISHED" if success else "FAILED")
+
+    def children(self, client: Any = None) -> list:
+        from mlflow import MlflowClient
+
+        client = client or MlflowClient()
+        return client.search_runs(
+            [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.run_id}'"
+        )
+
+    def _log_leaderboard(self, client: Any) -> None:
+        import time
+
+        from mlflow.entities import Metric, RunTag
+
+        from tabflow.evaluate import METRICS
+        from tabflow.leaderboard import primary_metric, read_csv
+
+        board = Path(self.paths.leaderboard_csv)
+        if not board.is_file() or board.stat().st_mtime < self.started:
+            return  # not (re)made by this invocation: nothing new to compare
+        rows = read_csv(board)
+        best = rows[0]
+        now = int(time.time() * 1000)
+        names = [*METRICS, *(f"cv_{m}_{s}" for m in METRICS for s in ("mean", "std"))]
+        metrics = [Metric(f"best_{k}", float(best[k]), now, 0) for k in names if k in best]
+        tags = [
+            RunTag("best_model", str(best["model"])),
+            RunTag("primary_metric", primary_metric(rows)),
+        ]
+        client.log_batch(self.run_id, metrics=metrics, tags=tags)
+        for path in (self.paths.leaderboard_csv, self.paths.leaderboard_md):
+            client.log_artifact(self.run_id, path, artifact_path="leaderboard")
+
+
+def _params(flat: Mapping[str, str]) -> list:
+    from mlflow.entities import Param
+
+    return [Param(k, v) for k, v in sorted(flat.items())]
+
+
+def public_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config without `notify` (its URLs may hold secrets): what gets logged."""
+    out = OmegaConf.to_container(cfg, resolve=True)
+    out.pop("notify", None)
+    return out
 
 
 def flat_params(cfg: DictConfig) -> dict[str, str]:
-    """The full resolved config as dotted MLflow params."""
+    """The full resolved config (minus secrets) as dotted MLflow params."""
     out: dict[str, str] = {}
 
     def walk(node: Any, prefix: str) -> None:
@@ -104,7 +204,7 @@ def flat_params(cfg: DictConfig) -> dict[str, str]:
         else:
             out[prefix[:-1]] = str(node)
 
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    walk(public_config(cfg), "")
     return out
 
 
@@ -188,9 +288,10 @@ def log_model_run(
     artifacts: Sequence[tuple[str, str | Path]],
     input_example: Any,
     experiment_id: str,
+    parent_run_id: str | None = None,
     extra_tags: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Log one model's run; a failure inside marks the run FAILED, never RUNNING."""
+    """Log one model's run (a child of the workflow run); a failure inside marks it FAILED."""
     import mlflow
     import mlflow.sklearn
     from mlflow.models import infer_signature
@@ -206,10 +307,12 @@ def log_model_run(
         **versions(),
         **(extra_tags or {}),
     }
-    with mlflow.start_run(experiment_id=experiment_id, run_name=model_name, tags=tags) as run:
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=model_name, tags=tags, parent_run_id=parent_run_id
+    ) as run:
         mlflow.log_params(flat_params(cfg))
         mlflow.log_metrics(dict(metrics))
-        mlflow.log_dict(OmegaConf.to_container(cfg, resolve=True), "config.yaml")
+        mlflow.log_dict(public_config(cfg), "config.yaml")
         for subdir, path in artifacts:
             mlflow.log_artifact(str(path), artifact_path=subdir)
         signature = infer_signature(input_example, model.predict(input_example))
@@ -226,4 +329,5 @@ def log_model_run(
             "experiment_name": str(cfg.mlflow.experiment_name),
             "model_uri": info.model_uri,
             "tracking_uri": mlflow.get_tracking_uri(),
+            "parent_run_id": parent_run_id or "",
         }

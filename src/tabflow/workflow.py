@@ -22,30 +22,69 @@ from tabflow.config import (
 )
 from tabflow.paths import Paths
 
+RESOLVED_KEY = "_tabflow_resolved"
+
 
 @dataclass(frozen=True)
 class Plan:
-    overrides: list[str]
+    overrides: list[str]  # what the jobs get: the user's overrides minus notify.* (secrets)
     models: list[str]
     configs: dict[str, DictConfig]
     paths: Paths
 
-    def _sections(self, model: str | None, *names: str) -> str:
-        cfg = self.configs[model or self.models[0]]
-        out = {name: OmegaConf.to_container(cfg[name], resolve=True) for name in names}
-        return json.dumps(out, sort_keys=True)
+    def _sections(self, model: str | None, *keys: str) -> dict[str, Any]:
+        """The resolved values of the given (dotted) keys, keys sorted at every level.
 
-    def data_fingerprint(self) -> str:
+        A plain dict, so Snakemake's params trigger sees every change and report captions
+        can quote values (`{{ snakemake.params.config.training.test_size }}`).
+        """
+        cfg = self.configs[model or self.models[0]]
+        out: dict[str, Any] = {}
+        for key in keys:
+            value = OmegaConf.select(cfg, key)
+            if isinstance(value, DictConfig):
+                value = OmegaConf.to_container(value, resolve=True)
+            *parents, leaf = key.split(".")
+            node = out
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        return json.loads(json.dumps(out, sort_keys=True))
+
+    def data_fingerprint(self) -> dict[str, Any]:
         """What preprocessing depends on."""
         return self._sections(None, "data", "training")
 
-    def model_fingerprint(self, model: str) -> str:
-        """What training a model depends on."""
-        return self._sections(model, "data", "training", "model")
+    def model_fingerprint(self, model: str) -> dict[str, Any]:
+        """What training (and cross-validating) a model depends on."""
+        return self._sections(model, "data", "training", "model", "evaluation.cv_folds")
 
-    def evaluate_fingerprint(self, model: str) -> str:
+    def evaluate_fingerprint(self, model: str) -> dict[str, Any]:
         """What evaluating and logging a model depends on."""
-        return self._sections(model, "data", "training", "model", "mlflow")
+        return self._sections(
+            model,
+            "data",
+            "training",
+            "model",
+            "mlflow",
+            "evaluation.primary_metric",
+            "evaluation.permutation_repeats",
+            "evaluation.calibration_bins",
+        )
+
+    def resolved(self) -> dict[str, dict[str, Any]]:
+        """Each model's resolved config minus `notify`, for the jobs (they skip Hydra).
+
+        Passed to the jobs in Snakemake's `config` under RESOLVED_KEY: composing with
+        Hydra again costs every job about 0.6 s. Not a rerun trigger (params are).
+        """
+        from tabflow.tracking import public_config
+
+        return {model: public_config(cfg) for model, cfg in self.configs.items()}
+
+    def leaderboard_fingerprint(self) -> dict[str, Any]:
+        """What ranking the models depends on (their results come in as input files)."""
+        return self._sections(None, "training", "evaluation")
 
 
 def make_plan(overrides: Any = None, models: Any = None) -> Plan:
@@ -69,4 +108,5 @@ def make_plan(overrides: Any = None, models: Any = None) -> Plan:
     if not chosen:
         raise ConfigError("no models: add a YAML file to configs/model/")
     configs = compose_configs(ovr, chosen)
-    return Plan(ovr, chosen, configs, Paths.from_config(configs[chosen[0]]))
+    jobs = [o for o in ovr if not o.lstrip("+~").startswith("notify.")]
+    return Plan(jobs, chosen, configs, Paths.from_config(configs[chosen[0]]))

@@ -3,9 +3,10 @@
 
 import sys
 
-from tabflow import provenance, tracking
+from tabflow import provenance
 from tabflow.config import ConfigError
-from tabflow.workflow import make_plan
+from tabflow.hooks import Hooks
+from tabflow.workflow import RESOLVED_KEY, make_plan
 
 try:
     PLAN = make_plan(config.get("overrides"), config.get("models"))
@@ -13,6 +14,8 @@ except ConfigError as err:
     sys.exit(f"config error: {err}")
 
 PATHS = PLAN.paths
+# The jobs read their resolved config from here instead of composing it again.
+config[RESOLVED_KEY] = PLAN.resolved()
 
 # After `dvc pull` into a fresh clone: give Snakemake back the job records of the
 # pulled results (only where the bytes match), so it reruns exactly what changed.
@@ -24,14 +27,13 @@ wildcard_constraints:
 
 
 def all_outputs():
-    """Every model's metrics and plots."""
-    outs = []
+    """The leaderboard, and every model's metrics, figures and MLflow run."""
+    outs = [PATHS.leaderboard_csv, PATHS.leaderboard_md, PATHS.leaderboard_html]
     for model in PLAN.models:
         outs += [
             PATHS.metrics(model),
-            PATHS.roc_plot(model),
-            PATHS.confusion_plot(model),
             PATHS.mlflow_run(model),
+            *PATHS.plots(model).values(),
         ]
     return outs
 
@@ -44,18 +46,32 @@ def evaluate_fingerprint(wildcards):
     return PLAN.evaluate_fingerprint(wildcards.model)
 
 
-# The MLflow DB and experiment are created once, by the main process, before any job
-# opens them: parallel first use of a new sqlite DB races. onstart takes the lock at
-# once and initialises in the background while preprocess/train run; evaluate jobs wait
-# on the lock. Skipped when the experiment exists; not run in dry-runs or no-op runs.
+def figure(name, title, caption):
+    """A model's figure, in the report under its model (category) and figure (subcategory)."""
+    return report(
+        PATHS.plots("{model}")[name],
+        caption=f"../report/{caption}.rst",
+        category="{model}",
+        subcategory=title,
+        labels={"model": "{model}", "figure": title},
+    )
+
+
+# Main process, around the jobs (not in dry-runs or no-op runs): the MLflow DB, experiment
+# and the invocation's parent run are created once, before any job opens them (parallel
+# first use of a new sqlite DB races); evaluate jobs log their runs as its children. At
+# the end: job records saved next to the results (they travel with `dvc push`), the parent
+# closed with the leaderboard, a summary printed and sent to the notification URLs.
+HOOKS = Hooks(PLAN)
+
+
 onstart:
-    tracking.start_tracking_init(PLAN.configs[PLAN.models[0]], PATHS.tracking_lock)
+    HOOKS.start()
 
 
-# Keep the job records next to the results, so `dvc push` carries them along.
 onsuccess:
-    provenance.save(PATHS.results_dir)
+    HOOKS.success(log)
 
 
 onerror:
-    provenance.save(PATHS.results_dir)
+    HOOKS.error(log)

@@ -4,6 +4,7 @@ rule train:
     output:
         model=PATHS.model_file("{model}"),
         info=PATHS.train_info("{model}"),
+        cv=PATHS.cv("{model}"),
     log:
         PATHS.log("train", "{model}"),
     threads: 1

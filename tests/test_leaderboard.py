@@ -1,0 +1,38 @@
+"""The leaderboard: ranking, CSV round trip, Markdown."""
+
+from __future__ import annotations
+
+from tabflow import leaderboard as lb
+from tabflow.evaluate import METRICS
+from tabflow.io import write_json
+from tabflow.paths import Paths
+
+
+def _results(tmp_path, scores: dict[str, tuple[float, float]]) -> Paths:
+    """Fake metrics/cv files: model -> (test score, cv mean) for every metric."""
+    paths = Paths(raw_data="x.csv", results_dir=str(tmp_path))
+    for model, (test, cv) in scores.items():
+        write_json(paths.metrics(model), {m: test for m in METRICS})
+        write_json(paths.cv(model), {"folds": 5, **{m: {"mean": cv, "std": 0.01} for m in METRICS}})
+    return paths
+
+
+def test_ranked_by_primary_metric_then_cv_then_name(tmp_path):
+    scores = {"a": (0.8, 0.85), "b": (0.9, 0.8), "c": (0.8, 0.9), "d": (0.8, 0.9)}
+    paths = _results(tmp_path, scores)
+    rows = lb.collect(paths, ["a", "b", "c", "d"], "f1")
+    assert [r["model"] for r in rows] == ["b", "c", "d", "a"]
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4]
+
+
+def test_csv_round_trip_and_markdown(tmp_path):
+    paths = _results(tmp_path, {"lr": (0.9, 0.91), "rf": (0.85, 0.9)})
+    rows = lb.collect(paths, ["rf", "lr"], "accuracy")
+    lb.write_csv(rows, "accuracy", tmp_path / "board.csv")
+    back = lb.read_csv(tmp_path / "board.csv")
+    assert list(back[0])[:3] == ["rank", "model", "accuracy"]
+    assert lb.primary_metric(back) == "accuracy"
+    assert back[0]["model"] == "lr" and back[0]["cv_accuracy_mean"] == 0.91
+    md = lb.to_markdown(rows, "accuracy")
+    assert "Best model: **lr** (accuracy 0.9000 on the test split, 0.9100 ± 0.0100" in md
+    assert lb.format_table(back).splitlines()[-1] == "best by accuracy: lr (5-fold CV)"
