@@ -91,7 +91,7 @@ def test_results_round_trip_through_dvc(a, tmp_path):
 
     # A real change still reruns exactly the affected jobs.
     rf_yaml = c.path / "configs/model/rf.yaml"
-    original = edit_file(rf_yaml, "n_estimators: 300", "n_estimators: 100")
+    original = edit_file(rf_yaml, "n_estimators: 100", "n_estimators: 50")
     assert c.planned_jobs() == {("train", "rf"), ("evaluate", "rf"), ("leaderboard", None)}
     rf_yaml.write_text(original)
     data = c.path / "data/raw/heart.csv"
@@ -109,10 +109,10 @@ def test_results_round_trip_through_dvc(a, tmp_path):
 def test_back_in_time_restores_the_first_results(a):
     first_commit = a.run("git", "rev-parse", "HEAD").stdout.strip()
     first_results = tree_digest(a.path / "results")
-    edit_file(a.path / "configs/model/rf.yaml", "n_estimators: 300", "n_estimators: 100")
+    edit_file(a.path / "configs/model/rf.yaml", "n_estimators: 100", "n_estimators: 50")
     a.snakemake("-j", "3")
     a.run("tabflow", "track")
-    a.run("git", "commit", "-q", "-am", "rf with 100 trees")
+    a.run("git", "commit", "-q", "-am", "rf with 50 trees")
     second_results = tree_digest(a.path / "results")
     assert second_results["metrics/rf.json"] != first_results["metrics/rf.json"] or (
         second_results["models/rf.joblib"] != first_results["models/rf.joblib"]
