@@ -153,6 +153,9 @@ def test_one_mlflow_run_per_model_with_config_tags_metrics_plots(project):
         assert artifacts == {f"plots/{fig}" for fig in FIGURES}
         assert project.read_json(f"results/mlflow/{model}.json")["run_id"] == run.info.run_id
         assert "notify.urls" not in params
+        # The job logged through the main process's loopback server, not the sqlite file.
+        log = (project.path / f"results/logs/evaluate/{model}.log").read_text()
+        assert "logging through the workflow's store server at http://127.0.0.1:" in log
 
 
 def test_leaderboard_ranks_models_with_cross_validation(project):

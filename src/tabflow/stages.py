@@ -121,6 +121,7 @@ def evaluate(cfg: DictConfig, model_name: str) -> dict[str, float]:
     write_with(paths.predictions(model_name), lambda p: predictions.to_csv(p, index=False))
     write_json(paths.metrics(model_name), metrics)
 
+    backend = tracking.tracking_uri(cfg)  # before prepare_run may switch to the main's server
     experiment_id, parent_run_id = tracking.prepare_run(cfg, paths)
     fit = read_json(paths.train_info(model_name))
     cv = read_json(paths.cv(model_name))
@@ -146,6 +147,7 @@ def evaluate(cfg: DictConfig, model_name: str) -> dict[str, float]:
         input_example=X.head(5),
         experiment_id=experiment_id,
         parent_run_id=parent_run_id,
+        backend_uri=backend,
     )
     write_json(paths.mlflow_run(model_name), run)
     log.info("%s: MLflow run %s (%s)", model_name, run["run_id"], run["model_uri"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import subprocess
@@ -16,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from tabflow.io import file_digest
 
 DVC_FILE = "data.dvc"
+_log = logging.getLogger(__name__)
 
 
 def tracking_uri(cfg: DictConfig) -> str:
@@ -42,28 +44,55 @@ def prepare_run(cfg: DictConfig, paths: Any) -> tuple[str, str | None]:
 
     Under the lock: the workflow's `onstart` holds it until the DB, the experiment and the
     parent run exist, so a job never races the first use of a new sqlite DB. The parent
-    is the invocation's run named in `paths.parent_run`, if it is still running.
+    is the invocation's run named in `paths.parent_run`, if it is still running. On the
+    machine of the Snakemake main process, the job talks to the store through the main
+    process (see `Invocation`): no SQLAlchemy/alembic import (3 s), one sqlite writer.
     """
     import json
+    import socket
+
+    import mlflow
 
     with _lock(paths.tracking_lock):
-        experiment_id = _create_experiment(cfg)
         parent_file = Path(paths.parent_run)
-        if not parent_file.is_file():
-            return experiment_id, None
         try:
-            parent = json.loads(parent_file.read_text())["run_id"]
-        except (ValueError, KeyError):
-            return experiment_id, None
-    from mlflow import MlflowClient
-
+            invocation = json.loads(parent_file.read_text()) if parent_file.is_file() else {}
+        except ValueError:
+            invocation = {}
+        server = invocation.get("server")
+        if server and invocation.get("host") == socket.gethostname() and _answers(server):
+            # Its links to the run would point at a server that ends with the workflow.
+            os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+            mlflow.set_tracking_uri(server)
+            _log.info("MLflow: logging through the workflow's store server at %s", server)
+            experiment_id = str(
+                mlflow.set_experiment(str(cfg.mlflow.experiment_name)).experiment_id
+            )
+        else:
+            experiment_id = _create_experiment(cfg)
+    parent = invocation.get("run_id")
+    if not parent:
+        return experiment_id, None
     try:
-        run = MlflowClient().get_run(parent)
+        run = mlflow.MlflowClient().get_run(parent)
     except Exception:  # a parent file left by a killed workflow, in another DB
         return experiment_id, None
     if run.info.status != "RUNNING" or run.info.experiment_id != experiment_id:
         return experiment_id, None
     return experiment_id, parent
+
+
+def _answers(url: str) -> bool:
+    """Does something listen at http://host:port? (A killed workflow leaves a stale URL.)"""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 class Invocation:
@@ -72,9 +101,17 @@ class Invocation:
     `start()` (from `onstart`, before any job) takes the tracking lock at once and, in a
     background thread while preprocess/train run, creates the DB, the experiment and the
     parent run, then writes its id to `paths.parent_run` and releases the lock. Evaluate
-    jobs log their model runs as children. `finish()` (from `onsuccess`/`onerror`) logs
-    the leaderboard and the best model's metrics to the parent, closes it, and marks any
-    child run a killed job left RUNNING as FAILED.
+    jobs log their model runs as children.
+
+    With a sqlite store, the main process also serves it to the jobs on its machine: the
+    MLflow tracking server's Flask app, in a thread, on a free loopback port (its URL is
+    in `paths.parent_run`). A job then needs the light REST client instead of importing
+    SQLAlchemy and alembic (about 3 s of CPU per job), and only one process ever writes
+    the sqlite file. Artifacts are still written by the jobs, straight to `mlruns/`.
+
+    `finish()` (from `onsuccess`/`onerror`) logs the leaderboard and the best model's
+    metrics to the parent, closes it, marks any child run a killed job left RUNNING as
+    FAILED, and stops the server.
     """
 
     def __init__(self, cfg: DictConfig, paths: Any, models: Sequence[str]) -> None:
@@ -85,6 +122,8 @@ class Invocation:
         self.run_id: str | None = None
         self.experiment_id: str | None = None
         self.error: str | None = None
+        self.server_url: str | None = None
+        self._server: Any = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -128,7 +167,30 @@ class Invocation:
         self.run_id = run.info.run_id
         shared = {k: v for k, v in flat_params(self.cfg).items() if not k.startswith("model.")}
         client.log_batch(self.run_id, params=_params(shared))
-        write_json(self.paths.parent_run, {"run_id": self.run_id})
+        record = {"run_id": self.run_id}
+        if tracking_uri(self.cfg).startswith("sqlite:"):
+            import socket
+
+            self._serve()
+            record.update(server=self.server_url, host=socket.gethostname())
+        write_json(self.paths.parent_run, record)
+
+    def _serve(self) -> None:
+        """The tracking server's Flask app on 127.0.0.1:<free port>, in a daemon thread."""
+        from mlflow.server import BACKEND_STORE_URI_ENV_VAR, app
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class Quiet(WSGIRequestHandler):
+            def log_request(self, *args: Any) -> None:  # no access log on Snakemake's console
+                pass
+
+        # How `mlflow server --backend-store-uri` configures the app, in this process only.
+        os.environ[BACKEND_STORE_URI_ENV_VAR] = tracking_uri(self.cfg)
+        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+        self.server_url = f"http://127.0.0.1:{self._server.server_port}"
+        serve = threading.Thread(target=self._server.serve_forever, name="mlflow-store")
+        serve.daemon = True
+        serve.start()
 
     def finish(self, success: bool) -> None:
         """Close the parent run: FINISHED with the leaderboard, or FAILED."""
@@ -146,6 +208,8 @@ class Invocation:
         if success:
             self._log_leaderboard(client)
         client.set_terminated(self.run_id, "FINISHED" if success else "FAILED")
+        if self._server is not None:
+            self._server.shutdown()
 
     def children(self, client: Any = None) -> list:
         from mlflow import MlflowClient
@@ -289,6 +353,7 @@ def log_model_run(
     input_example: Any,
     experiment_id: str,
     parent_run_id: str | None = None,
+    backend_uri: str | None = None,
     extra_tags: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Log one model's run (a child of the workflow run); a failure inside marks it FAILED."""
@@ -328,6 +393,6 @@ def log_model_run(
             "experiment_id": experiment_id,
             "experiment_name": str(cfg.mlflow.experiment_name),
             "model_uri": info.model_uri,
-            "tracking_uri": mlflow.get_tracking_uri(),
+            "tracking_uri": backend_uri or tracking_uri(cfg),
             "parent_run_id": parent_run_id or "",
         }
