@@ -21,6 +21,7 @@ class Project:
     env: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
     demo_output: str = ""
+    own_csv_overrides: str = ""  # set by the own-CSV test, reused by the failure test
 
     @classmethod
     def create(cls, dest: Path) -> Project:

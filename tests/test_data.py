@@ -117,3 +117,99 @@ def _current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+# Bring your own CSV: NA markers, an ID column, a rule that makes the target binary, and
+# the checks that run before any model is trained.
+
+
+def _own_csv(tmp_path, text: str, **kw):
+    path = tmp_path / "own.csv"
+    path.write_text(text)
+    return _data_cfg(raw_path=str(path), **kw)
+
+
+def test_na_markers_apply_to_every_column_and_strings_stay_categorical(tmp_path):
+    cfg = _own_csv(
+        tmp_path, "id,age,colour,y\n1,50,red,yes\n2,?,blue,no\n3,61,?,yes\n", na_markers=["?"]
+    )
+    df = load_raw(cfg)
+    assert df["age"].isna().tolist() == [False, True, False]
+    assert df["age"].dtype.kind == "f", "the marker must not turn a numeric column into text"
+    assert df["colour"].isna().tolist() == [False, False, True]
+    numeric, categorical = feature_columns(df, cfg)
+    assert categorical == ["colour"] and "age" in numeric
+
+
+def test_id_column_is_dropped_and_must_exist(tmp_path):
+    cfg = _own_csv(tmp_path, "id,a,y\n1,5,yes\n2,5,yes\n", id_col="id")
+    df = load_raw(cfg)
+    assert list(df.columns) == ["a", "y"]
+    assert deduplicate(df)[1] == 1, "rows that differ only by ID are duplicates"
+    with pytest.raises(DataError, match=r"data.id_col='pid' is not a column; columns are: id, a"):
+        load_raw(_own_csv(tmp_path, "id,a,y\n1,5,yes\n", id_col="pid"))
+
+
+def test_positive_when_makes_a_multi_valued_target_binary():
+    df = pd.DataFrame({"a": [1, 2, 3, 4], "y": [0, 1, 2, 4]})
+    out = encode_target(df, _data_cfg(positive_when="> 0"), "x.csv")
+    assert out["y"].tolist() == [0, 1, 1, 1]
+    with pytest.raises(DataError, match=r"set data.positive_when \(e.g. '> 0'\)"):
+        encode_target(df, _data_cfg(), "x.csv")
+    with pytest.raises(DataError, match=r"puts every row of 'y' in one class"):
+        encode_target(df, _data_cfg(positive_when=">= 0"), "x.csv")
+    text = pd.DataFrame({"a": [1, 2], "y": ["x", "z"]})
+    with pytest.raises(DataError, match=r"needs a numeric target"):
+        encode_target(text, _data_cfg(positive_when="> 0"), "x.csv")
+
+
+@pytest.mark.parametrize("rule", ["> 0", ">= 1.5", "== 2", "!= -1"])
+def test_positive_when_rules_are_validated_by_the_schema(in_root, rule):
+    assert compose_config([f"data.positive_when='{rule}'"], model="lr").data.positive_when
+
+
+def test_bad_positive_when_rule_is_a_config_error(in_root):
+    from tabflow.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data.positive_when='above 0' is invalid"):
+        compose_config(["data.positive_when='above 0'"], model="lr")
+
+
+def _table(**cols):
+    return pd.DataFrame(cols)
+
+
+def test_validation_rejects_an_all_missing_column():
+    from tabflow.validate import check_table
+
+    df = _table(a=range(20), empty=[None] * 20, y=[0, 1] * 10)
+    with pytest.raises(DataError, match=r"x.csv: column\(s\) 'empty' are empty in every row"):
+        check_table(df, _data_cfg(), n_duplicates=0)
+
+
+def test_validation_reports_constant_columns_and_likely_leaks(caplog):
+    from tabflow.validate import check_table
+
+    y = [0, 1] * 15
+    df = _table(
+        noise=[(i * 7) % 11 for i in range(30)],
+        same=[3] * 30,
+        leak=[v * 10 + i % 3 for i, v in enumerate(y)],
+        group=["a" if v else "b" for v in y],
+        y=y,
+    )
+    report = check_table(df, _data_cfg(), n_duplicates=4)
+    assert report["constant_columns"] == ["same"]
+    assert set(report["possible_leaks"]) == {"leak", "group"}
+    assert report["class_counts"] == {"0": 15, "1": 15}
+    assert report["n_duplicates_dropped"] == 4
+    assert "column 'leak' alone predicts 'y'" in caplog.text
+
+
+def test_validation_needs_enough_rows_per_class_for_the_cv():
+    from tabflow.validate import check_split
+
+    train = _table(a=range(12), y=[1] * 9 + [0] * 3)
+    with pytest.raises(DataError, match=r"smallest class has 3 rows in the training part, fewer "):
+        check_split(train, "y", cv_folds=5)
+    assert check_split(train, "y", cv_folds=3) == {"smallest_class_in_train": 3}

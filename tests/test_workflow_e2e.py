@@ -412,25 +412,81 @@ def test_notification_secrets_appear_nowhere(project):
             assert secret.encode() not in data, f"{secret} leaked into {path}"
 
 
-def test_subset_of_models_with_overrides_reaches_every_job(project):
+def test_scripts_run_by_hand_with_argv_overrides(project):
+    model_file = project.path / "results/models/lr.joblib"
+    before = model_file.stat().st_mtime_ns
+    project.run("python", "workflow/scripts/train.py", "model=lr", "model.params.C=0.5")
+    assert model_file.stat().st_mtime_ns != before
+    assert joblib.load(model_file).named_steps["estimator"].C == 0.5
+    bad = project.run(
+        "python", "workflow/scripts/train.py", "model=lr", "training.test_size=2", check=False
+    )
+    assert bad.returncode == 1
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "training.test_size=2.0 is invalid" in lines[0], bad.stderr
+
+
+def own_csv(path: Path, n: int = 330) -> Path:
+    """A made-up table unlike the demo: an ID, '?' for missing, strings, a 0-2 grade."""
+    rng = np.random.RandomState(0)
+    age = rng.randint(20, 80, n)
+    colour = rng.choice(["red", "green", "blue"], n)
+    score = rng.normal(0, 1, n).round(3)
+    risk = 0.04 * (age - 50) + 0.8 * score + (colour == "red") + rng.normal(0, 1, n)
+    grade = np.digitize(risk, [-0.3, 0.9])  # 0, 1, 2: positive when > 0
+    rows = [
+        f"P{i:04d},{a},{c},{s},{g}"
+        for i, (a, c, s, g) in enumerate(zip(age, colour, score, grade, strict=True))
+    ]
+    rows = [r.replace(f",{age[i]},", ",?,", 1) if i % 17 == 0 else r for i, r in enumerate(rows)]
+    rows = [r.replace(",red,", ",?,", 1) if i % 23 == 0 else r for i, r in enumerate(rows)]
+    rows += [f"P9{i:03d}," + rows[i].split(",", 1)[1] for i in range(20)]  # 20 copies, new IDs
+    path.write_text("pid,age,colour,score,grade\n" + "\n".join(rows) + "\n")
+    return path
+
+
+OWN_CSV_OVERRIDES = (
+    "data.target_col=grade \"data.positive_when='> 0'\" data.id_col=pid data.na_markers=[?] "
+    "data.positive_name=ill data.negative_name=well training.test_size=0.3 training.random_state=7"
+)
+
+
+def test_own_csv_on_a_subset_of_models_with_overrides_reaching_every_job(project, tmp_path):
+    """Bring your own CSV, with `--config models=[lr,rf]` and overrides for every job."""
+    csv = own_csv(tmp_path / "own.csv")
+    overrides = f"overrides=data.raw_path={csv} {OWN_CSV_OVERRIDES}"
     gb_before = (project.path / "results/metrics/gb.json").stat().st_mtime_ns
-    overrides = "overrides=training.test_size=0.3 training.random_state=7"
-    args = ["--config", "models=[lr,rf]", overrides]
-    res = project.snakemake("-j", "3", *args)
+    res = project.snakemake("-j", "3", "--config", "models=[lr,rf]", overrides)
     assert parse_jobs(res.stdout + res.stderr) == {("preprocess", None), ("leaderboard", None)} | {
         (rule, m) for rule in ("train", "evaluate") for m in ("lr", "rf")
     }
-    assert project.read_json("results/data/summary.json")["n_test"] == 91
+    summary = project.read_json("results/data/summary.json")
+    assert summary["n_rows_raw"] == 350 and summary["n_duplicates_dropped"] == 20
+    assert summary["n_test"] == 99  # ceil(0.3 * 330)
+    assert summary["categorical_cols"] == ["colour"]
+    assert summary["numeric_cols"] == ["age", "score"], "pid dropped, '?' read as missing"
+    table = pd.read_csv(csv, na_values=["?"]).drop(columns="pid").drop_duplicates()
+    assert summary["n_missing"] == {k: int(v) for k, v in table.isna().sum().items() if v}
+    assert summary["validation"]["possible_leaks"] == {}
     assert (project.path / "results/metrics/gb.json").stat().st_mtime_ns == gb_before
+    # The saved model takes raw rows: strings, missing values, an unseen category.
+    lr = joblib.load(project.path / "results/models/lr.joblib")
+    raw = pd.DataFrame(
+        {"age": [40, np.nan, 70], "colour": ["red", np.nan, "pink"], "score": [0, 1, -1]}
+    )
+    assert lr.predict_proba(raw).shape == (3, 2)
     _, runs = mlflow_runs(project)
     newest = {r.data.tags["model"]: r for r in runs[-2:]}
     assert sorted(newest) == ["lr", "rf"]
     for run in newest.values():
+        assert run.data.params["data.raw_path"] == str(csv)
         assert run.data.params["training.test_size"] == "0.3"
         assert run.data.params["training.random_state"] == "7"
         assert run.data.params["model.params.random_state"] == "7"
-        assert run.data.metrics["n_test"] == 91
-    assert project.planned_jobs(*args) == set()
+        assert run.data.metrics["n_test"] == 99
+        assert 0.6 <= run.data.metrics["roc_auc"] <= 0.95
+    assert project.planned_jobs("--config", "models=[lr,rf]", overrides) == set()
+    project.own_csv_overrides = overrides  # the failure test below reuses this state
 
 
 @pytest.mark.parametrize(
@@ -451,25 +507,11 @@ def test_bad_config_stops_before_any_job(project, args, expected):
     assert project.results_mtimes() == before
 
 
-def test_scripts_run_by_hand_with_argv_overrides(project):
-    model_file = project.path / "results/models/lr.joblib"
-    before = model_file.stat().st_mtime_ns
-    project.run("python", "workflow/scripts/train.py", "model=lr", "model.params.C=0.5")
-    assert model_file.stat().st_mtime_ns != before
-    assert joblib.load(model_file).named_steps["estimator"].C == 0.5
-    bad = project.run(
-        "python", "workflow/scripts/train.py", "model=lr", "training.test_size=2", check=False
-    )
-    assert bad.returncode == 1
-    lines = bad.stderr.strip().splitlines()
-    assert len(lines) == 1 and "training.test_size=2.0 is invalid" in lines[0], bad.stderr
-
-
 def test_failed_job_notifies_the_rule_and_its_log_tail(project, receiver):
     """Last in this module: it leaves rf without results. Runs with `--logger rich`."""
     edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 50", "n_estimators: 0")
-    # The subset test's settings: its preprocess output is current, only `train rf` runs.
-    overrides = "overrides=training.test_size=0.3 training.random_state=7"
+    # The own-CSV test's settings: its preprocess output is current, only `train rf` runs.
+    overrides = project.own_csv_overrides
     res = project.snakemake(
         "-j", "3", "--config", "models=[rf]", overrides, "--logger", "rich", check=False
     )

@@ -32,12 +32,36 @@ class DataConfig:
     negative_name: str = "negative"
     categorical_cols: list[str] = field(default_factory=list)
     na_values: dict[str, list[Any]] = field(default_factory=dict)
+    # Markers that mean "missing" in every column (besides pandas' defaults: "", NA, nan...).
+    na_markers: list[str] = field(default_factory=list)
+    # A column to drop before anything else (row IDs would make every row distinct).
+    id_col: str | None = None
+    # Make a multi-valued numeric target binary: positive when `<op> <number>` holds,
+    # e.g. "> 0" (UCI's num 0-4: disease when num > 0). Empty: the target must be binary.
+    positive_when: str = ""
 
     def __post_init__(self) -> None:
         if not str(self.raw_path).strip():
             raise _range("data.raw_path", self.raw_path, "a path to a CSV file")
         if not str(self.target_col).strip():
             raise _range("data.target_col", self.target_col, "a column name")
+        if self.positive_when.strip() and parse_rule(self.positive_when) is None:
+            raise _range(
+                "data.positive_when",
+                self.positive_when,
+                "a rule like '> 0' (one of > >= < <= == != and a number)",
+            )
+        if self.id_col is not None and self.id_col == self.target_col:
+            raise _range("data.id_col", self.id_col, "a column other than data.target_col")
+
+
+_RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def parse_rule(rule: str) -> tuple[str, float] | None:
+    """'> 0' -> ('>', 0.0); None if the rule is not `<op> <number>`."""
+    m = _RULE.match(rule)
+    return (m.group(1), float(m.group(2))) if m else None
 
 
 @dataclass

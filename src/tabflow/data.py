@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from tabflow.errors import DataError
+from tabflow.validate import check_split, check_table
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +22,12 @@ def load_raw(data_cfg: Any) -> pd.DataFrame:
             f"{path} not found (data.raw_path): run `dvc pull` to fetch the demo data, "
             f"or point data.raw_path at your CSV"
         )
+    markers = [str(v) for v in data_cfg.get("na_markers", [])]
     na_values = {col: [str(v) for v in vals] for col, vals in data_cfg.na_values.items()}
     try:
+        header = list(pd.read_csv(path, nrows=0).columns) if markers else []
+        for col in header:  # global markers join each column's own codes
+            na_values[col] = [*na_values.get(col, []), *markers]
         df = pd.read_csv(path, na_values=na_values, keep_default_na=True)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty (data.raw_path): expected a CSV with a header") from None
@@ -35,26 +40,46 @@ def load_raw(data_cfg: Any) -> pd.DataFrame:
             f"{path}: target column {target!r} (data.target_col) not found; "
             f"columns are: {', '.join(map(str, df.columns))}"
         )
-    missing = [c for c in list(data_cfg.categorical_cols) + list(na_values) if c not in df.columns]
+    id_col = data_cfg.get("id_col")
+    if id_col:
+        if id_col not in df.columns:
+            raise DataError(
+                f"{path}: data.id_col={id_col!r} is not a column; columns are: "
+                f"{', '.join(map(str, df.columns))}"
+            )
+        df = df.drop(columns=[id_col])
+    declared = list(data_cfg.categorical_cols) + list(data_cfg.na_values)
+    missing = [c for c in dict.fromkeys(declared) if c not in df.columns]
     if missing:
-        raise DataError(
-            f"{path}: columns {missing} named in configs/data.yaml "
-            f"(data.categorical_cols / data.na_values) are not in the file"
+        # Pointing data.raw_path at another CSV keeps the demo's column settings: say so,
+        # but a setting for a column this file does not have cannot change the result.
+        log.warning(
+            "%s: ignoring data.categorical_cols / data.na_values entries for columns not in "
+            "this file: %s (set them for your CSV in configs/data.yaml)",
+            path,
+            ", ".join(missing),
         )
     return df
 
 
 def encode_target(df: pd.DataFrame, data_cfg: Any, source: str) -> pd.DataFrame:
-    """Replace the target by 1 (data.positive_label) / 0; require exactly two classes."""
+    """Replace the target by 1 (data.positive_label, or data.positive_when) / 0.
+
+    Without a `positive_when` rule the target must have exactly two values.
+    """
     target = data_cfg.target_col
     values = df[target].dropna().unique()
     if df[target].isna().any():
         raise DataError(f"{source}: target column {target!r} has missing values; drop those rows")
+    rule = str(data_cfg.get("positive_when") or "").strip()
+    if rule:
+        return _binarize(df, target, rule, source)
     if len(values) != 2:
         shown = ", ".join(map(str, sorted(values, key=str)[:10]))
         raise DataError(
             f"{source}: target column {target!r} must have exactly 2 values, found "
-            f"{len(values)} ({shown}); this pipeline does binary classification"
+            f"{len(values)} ({shown}); this pipeline does binary classification: "
+            f"set data.positive_when (e.g. '> 0') to make it binary"
         )
     positive = str(data_cfg.positive_label)
     as_text = df[target].astype(str)
@@ -65,6 +90,31 @@ def encode_target(df: pd.DataFrame, data_cfg: Any, source: str) -> pd.DataFrame:
         )
     out = df.copy()
     out[target] = (as_text == positive).astype("int64")
+    return out
+
+
+def _binarize(df: pd.DataFrame, target: str, rule: str, source: str) -> pd.DataFrame:
+    import operator
+
+    from tabflow.config import parse_rule
+
+    ops = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+    ops.update({"==": operator.eq, "!=": operator.ne})
+    op, threshold = parse_rule(rule) or ("", 0.0)
+    numeric = pd.to_numeric(df[target], errors="coerce")
+    if numeric.isna().any():
+        raise DataError(
+            f"{source}: data.positive_when={rule!r} needs a numeric target, but {target!r} "
+            f"has values like {df[target][numeric.isna()].iloc[0]!r}"
+        )
+    positive = ops[op](numeric, threshold)
+    if positive.all() or not positive.any():
+        raise DataError(
+            f"{source}: data.positive_when={rule!r} puts every row of {target!r} in one "
+            f"class; choose a threshold inside its range ({numeric.min()} to {numeric.max()})"
+        )
+    out = df.copy()
+    out[target] = positive.astype("int64")
     return out
 
 
@@ -116,7 +166,9 @@ def prepare(cfg: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
         n_dup,
         len(df),
     )
+    report = check_table(df, data_cfg, n_duplicates=n_dup)
     train, test = split(df, data_cfg.target_col, cfg.training.test_size, cfg.training.random_state)
+    report.update(check_split(train, data_cfg.target_col, int(cfg.evaluation.cv_folds)))
     numeric, categorical = feature_columns(df, data_cfg)
     target = data_cfg.target_col
     summary = {
@@ -131,6 +183,7 @@ def prepare(cfg: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
         "numeric_cols": numeric,
         "categorical_cols": categorical,
         "n_missing": {c: int(n) for c, n in df.isna().sum().items() if n},
+        "validation": report,
     }
     log.info("split: %d train / %d test rows", len(train), len(test))
     return train, test, summary

@@ -53,7 +53,7 @@ class Plan:
 
     def data_fingerprint(self) -> dict[str, Any]:
         """What preprocessing depends on."""
-        return self._sections(None, "data", "training")
+        return self._sections(None, "data", "training", "evaluation.cv_folds")
 
     def model_fingerprint(self, model: str) -> dict[str, Any]:
         """What training (and cross-validating) a model depends on."""
