@@ -104,6 +104,13 @@ def _figure(width: float, height: float):
     return fig
 
 
+def _finish_unit_square(ax: Any, path: Path, legend: str, **labels: str) -> None:
+    """Axes from 0 to 1 both ways (ROC, precision-recall, calibration), legend, save."""
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal", **labels)
+    ax.legend(loc=legend)
+    _save(ax.figure, path)
+
+
 def _save(fig: Any, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": None})
@@ -118,23 +125,20 @@ def plot_roc(y_true: np.ndarray, y_score: np.ndarray, title: str, path: Path) ->
     ax = fig.add_subplot()
     ax.plot(fpr, tpr, label=f"{title} (AUC = {roc_auc_score(y_true, y_score):.3f})")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
-    ax.set(
+    _finish_unit_square(
+        ax,
+        path,
+        "lower right",
         xlabel="False positive rate",
         ylabel="True positive rate",
         title=f"ROC curve: {title}",
-        xlim=(0, 1),
-        ylim=(0, 1.01),
-        aspect="equal",
     )
-    ax.legend(loc="lower right")
-    _save(fig, path)
 
 
 def plot_confusion(
     y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], title: str, path: Path
 ) -> None:
     """Confusion matrix (rows: true class, columns: predicted), saved as PNG."""
-
     import numpy as np
     from sklearn.metrics import confusion_matrix
 
@@ -168,16 +172,14 @@ def plot_precision_recall(y_true: np.ndarray, y_score: np.ndarray, title: str, p
     ax = fig.add_subplot()
     ax.step(recall, precision, where="post", label=f"{title} (AP = {ap:.3f})")
     ax.axhline(prevalence, linestyle="--", color="grey", linewidth=1, label="no skill")
-    ax.set(
+    _finish_unit_square(
+        ax,
+        path,
+        "lower left",
         xlabel="Recall",
         ylabel="Precision",
         title=f"Precision-recall: {title}",
-        xlim=(0, 1),
-        ylim=(0, 1.01),
-        aspect="equal",
     )
-    ax.legend(loc="lower left")
-    _save(fig, path)
 
 
 def plot_calibration(
@@ -191,16 +193,14 @@ def plot_calibration(
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfectly calibrated")
     ax.plot(predicted, observed, marker="o", label=title)
-    ax.set(
+    _finish_unit_square(
+        ax,
+        path,
+        "upper left",
         xlabel="Mean predicted probability",
         ylabel="Observed fraction of positives",
         title=f"Calibration ({bins} bins): {title}",
-        xlim=(0, 1),
-        ylim=(0, 1.01),
-        aspect="equal",
     )
-    ax.legend(loc="upper left")
-    _save(fig, path)
 
 
 def plot_importance(table: pd.DataFrame, metric: str, title: str, path: Path) -> None:
