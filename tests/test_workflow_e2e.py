@@ -359,7 +359,8 @@ def receiver():
 SECRETS = ("SECRET-IN-CONFIG-7f3a", "SECRET-IN-ENV-91bc")
 
 
-def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(project, receiver):
+def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(project, receiver, tmp_path):
+    """Also: a second `snakemake -j 3` started at the same time is refused, nothing damaged."""
     before = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
     edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 100", "n_estimators: 50")
     # Notification targets: one in the config, one in $APPRISE_URLS, one that is down.
@@ -369,9 +370,27 @@ def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(project, rec
         f"urls: ['{receiver.url('config/' + SECRETS[0])}']",
     )
     dead = f"json://127.0.0.1:{free_port()}/down"
-    res = project.snakemake(
-        "-j", "3", env={"APPRISE_URLS": f"{receiver.url('env/' + SECRETS[1])} {dead}"}
-    )
+    env = {**project.env, "APPRISE_URLS": f"{receiver.url('env/' + SECRETS[1])} {dead}"}
+    # Two at once in the same folder: Snakemake's lock lets one run, refuses the other.
+    logs = [tmp_path / f"run{i}.log" for i in range(2)]
+    pair = [
+        subprocess.Popen(
+            ["snakemake", "-j", "3"],
+            cwd=project.path,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for log in logs
+    ]
+    codes = [proc.wait(timeout=600) for proc in pair]
+    outputs = [log.read_text() for log in logs]
+    assert sorted(codes) == [0, 1], outputs
+    winner = outputs[codes.index(0)]  # stdout and stderr together
+    res = subprocess.CompletedProcess([], 0, winner, winner)
+    refused = outputs[codes.index(1)]
+    assert "LockException" in refused and "Directory cannot be locked" in refused
+    assert "tabflow:" not in refused, "the refused run has no hooks: no message, no MLflow run"
     ran = parse_jobs(res.stdout + res.stderr)
     assert ran == {("train", "rf"), ("evaluate", "rf"), ("leaderboard", None)}
     after = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
