@@ -109,7 +109,7 @@ class MlflowConfig:
 class EvaluationConfig:
     cv_folds: int = 5
     primary_metric: str = "roc_auc"
-    permutation_repeats: int = 10
+    permutation_repeats: int = 5
     calibration_bins: int = 5
 
     def __post_init__(self) -> None:

@@ -40,9 +40,12 @@ class Hooks:
 
     def success(self, log: Sequence[str]) -> None:
         provenance.save(self.plan.paths.results_dir)
-        _warn_on_error("closing the MLflow workflow run", lambda: self.invocation.finish(True))
+        rows = self._fresh_leaderboard()
+        _warn_on_error(
+            "closing the MLflow workflow run", lambda: self.invocation.finish(True, rows)
+        )
         title, body = notify.success_message(
-            self._fresh_leaderboard(),
+            rows,
             tracking.tracking_uri(self.cfg),
             str(self.cfg.mlflow.experiment_name),
             self.invocation.run_id,

@@ -14,9 +14,14 @@ from tabflow.paths import Paths
 Row = dict[str, Any]
 
 
+def _ordered(metric: str) -> list[str]:
+    """The metric names, the ranking one first."""
+    return [metric, *(m for m in METRICS if m != metric)]
+
+
 def columns(metric: str) -> list[str]:
     """CSV columns: rank, model, the test metrics (primary first), then mean/std of the CV."""
-    ordered = [metric, *(m for m in METRICS if m != metric)]
+    ordered = _ordered(metric)
     cv = [f"cv_{m}_{stat}" for m in ordered for stat in ("mean", "std")]
     return ["rank", "model", *ordered, *cv, "cv_folds"]
 
@@ -66,14 +71,14 @@ def primary_metric(rows: list[Row]) -> str:
 
 
 def _cells(row: Row, metric: str) -> list[str]:
-    ordered = [metric, *(m for m in METRICS if m != metric)]
+    ordered = _ordered(metric)
     test = [f"{row[m]:.4f}" for m in ordered]
     cv = [f"{row[f'cv_{m}_mean']:.4f} ± {row[f'cv_{m}_std']:.4f}" for m in ordered]
     return [str(row["rank"]), str(row["model"]), *test, *cv]
 
 
 def _header(metric: str, folds: int) -> list[str]:
-    ordered = [metric, *(m for m in METRICS if m != metric)]
+    ordered = _ordered(metric)
     return ["rank", "model", *ordered, *(f"CV{folds} {m}" for m in ordered)]
 
 
@@ -127,7 +132,7 @@ def format_table(rows: list[Row]) -> str:
         return "no results yet: run `snakemake -j 3` first"
     metric = primary_metric(rows)
     folds = int(rows[0].get("cv_folds", 0))
-    ordered = [metric, *(m for m in METRICS if m != metric)]
+    ordered = _ordered(metric)
     header = ["model", *ordered, f"cv_{metric}"]
     lines = ["  ".join(f"{h:>10}" for h in header)]
     for row in rows:

@@ -25,10 +25,11 @@ def tracking_uri(cfg: DictConfig) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or str(cfg.mlflow.tracking_uri)
 
 
-def _create_experiment(cfg: DictConfig) -> str:
+def _create_experiment(cfg: DictConfig, uri: str | None = None) -> str:
+    """Point MLflow at `uri` (default: the configured store) and return the experiment id."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri(cfg))
+    mlflow.set_tracking_uri(uri or tracking_uri(cfg))
     return str(mlflow.set_experiment(str(cfg.mlflow.experiment_name)).experiment_id)
 
 
@@ -63,13 +64,10 @@ def prepare_run(cfg: DictConfig, paths: Any) -> tuple[str, str | None]:
         if server and invocation.get("host") == socket.gethostname() and _answers(server):
             # Its links to the run would point at a server that ends with the workflow.
             os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-            mlflow.set_tracking_uri(server)
             _log.info("MLflow: logging through the workflow's store server at %s", server)
-            experiment_id = str(
-                mlflow.set_experiment(str(cfg.mlflow.experiment_name)).experiment_id
-            )
         else:
-            experiment_id = _create_experiment(cfg)
+            server = None
+        experiment_id = _create_experiment(cfg, server)
     parent = invocation.get("run_id")
     if not parent:
         return experiment_id, None
@@ -192,8 +190,8 @@ class Invocation:
         serve.daemon = True
         serve.start()
 
-    def finish(self, success: bool) -> None:
-        """Close the parent run: FINISHED with the leaderboard, or FAILED."""
+    def finish(self, success: bool, leaderboard: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Close the parent run: FINISHED (with the leaderboard this run made), or FAILED."""
         if self._thread is not None:
             self._thread.join()
         Path(self.paths.parent_run).unlink(missing_ok=True)
@@ -205,8 +203,8 @@ class Invocation:
         for child in self.children(client):
             if child.info.status == "RUNNING":
                 client.set_terminated(child.info.run_id, "FAILED")
-        if success:
-            self._log_leaderboard(client)
+        if success and leaderboard:
+            self._log_leaderboard(client, leaderboard)
         client.set_terminated(self.run_id, "FINISHED" if success else "FAILED")
         if self._server is not None:
             self._server.shutdown()
@@ -219,18 +217,14 @@ class Invocation:
             [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{self.run_id}'"
         )
 
-    def _log_leaderboard(self, client: Any) -> None:
+    def _log_leaderboard(self, client: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         import time
 
         from mlflow.entities import Metric, RunTag
 
         from tabflow.evaluate import METRICS
-        from tabflow.leaderboard import primary_metric, read_csv
+        from tabflow.leaderboard import primary_metric
 
-        board = Path(self.paths.leaderboard_csv)
-        if not board.is_file() or board.stat().st_mtime < self.started:
-            return  # not (re)made by this invocation: nothing new to compare
-        rows = read_csv(board)
         best = rows[0]
         now = int(time.time() * 1000)
         names = [*METRICS, *(f"cv_{m}_{s}" for m in METRICS for s in ("mean", "std"))]
