@@ -111,6 +111,18 @@ def test_atomic_write_leaves_no_partial_file_and_a_normal_mode(tmp_path):
     assert sorted(os.listdir(target.parent)) == ["x.json"]
 
 
+def test_a_temp_file_left_by_a_killed_writer_is_removed_by_the_next_write(tmp_path):
+    import os
+
+    from tabflow.io import write_json
+
+    target = tmp_path / "x.json"
+    (tmp_path / ".x.json.abc123.tmp").write_text("half, the writer got SIGKILL")
+    (tmp_path / ".y.json.abc123.tmp").write_text("another output's, kept")
+    write_json(target, {"a": 1})
+    assert sorted(os.listdir(tmp_path)) == [".y.json.abc123.tmp", "x.json"]
+
+
 def _current_umask() -> int:
     import os
 

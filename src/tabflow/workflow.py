@@ -110,3 +110,18 @@ def make_plan(overrides: Any = None, models: Any = None) -> Plan:
     configs = compose_configs(ovr, chosen)
     jobs = [o for o in ovr if not o.lstrip("+~").startswith("notify.")]
     return Plan(jobs, chosen, configs, Paths.from_config(configs[chosen[0]]))
+
+
+def missing_data_message(plan: Plan) -> str | None:
+    """Why the input CSV cannot be read at all (Snakemake's own error has no fix), or None."""
+    from pathlib import Path
+
+    raw = Path(plan.paths.raw_data)
+    if raw.is_file():
+        return None
+    if raw.exists():
+        return f"{raw} is not a file (data.raw_path): point data.raw_path at a CSV file"
+    return (
+        f"{raw} not found (data.raw_path): run `dvc pull` to fetch the demo data, "
+        f"or point data.raw_path at your CSV"
+    )

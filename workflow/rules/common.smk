@@ -6,12 +6,14 @@ import sys
 from tabflow import provenance
 from tabflow.config import ConfigError
 from tabflow.hooks import Hooks
-from tabflow.workflow import RESOLVED_KEY, make_plan
+from tabflow.workflow import RESOLVED_KEY, make_plan, missing_data_message
 
 try:
     PLAN = make_plan(config.get("overrides"), config.get("models"))
 except ConfigError as err:
     sys.exit(f"config error: {err}")
+if missing := missing_data_message(PLAN):
+    sys.exit(f"data error: {missing}")
 
 PATHS = PLAN.paths
 # The jobs read their resolved config from here instead of composing it again.

@@ -1,0 +1,206 @@
+"""End to end: every bad input through the real `snakemake -j 3`, one case per row.
+
+Each case starts from an empty state (no results, no MLflow DB) in one project copy and
+must end with one clear message naming the file or key and the fix, a non-zero exit,
+no output file under results/ (only the failed job's log and the tracking lock), no
+MLflow run left RUNNING, and the demo data untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from .e2e import Project
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Project:
+    proj = Project.create(tmp_path_factory.mktemp("bad-input") / "p")
+    proj.run("dvc", "pull")
+    return proj
+
+
+def _demo(project: Project) -> list[str]:
+    return project.path.joinpath("data/raw/heart.csv").read_text().splitlines()
+
+
+def _write(project: Project, name: str, lines: list[str]) -> str:
+    path = project.path.parent / name
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def _csv(name: str, make: Callable[[list[str]], list[str]], target: str = "target"):
+    """A case that points data.raw_path at a CSV made from the demo data's lines."""
+
+    def setup(project: Project) -> list[str]:
+        path = _write(project, name, make(_demo(project)))
+        return ["--config", f"overrides=data.raw_path={path} data.target_col={target}"]
+
+    return setup
+
+
+def _overrides(text: str):
+    return lambda project: ["--config", f"overrides={text}"]
+
+
+def _not_pulled(project: Project) -> list[str]:
+    """A fresh clone before `dvc pull`: the demo CSV is not there (put back afterwards)."""
+    raw = project.path / "data/raw/heart.csv"
+    raw.rename(raw.with_name("heart.csv.away"))
+    return []
+
+
+def _evil_model(project: Project) -> list[str]:
+    """A model YAML whose `_target_` would run a shell command if it were imported."""
+    project.path.joinpath("configs/model/evil.yaml").write_text(
+        "_target_: os.system\nscale: false\nparams:\n  command: touch PWNED\n"
+    )
+    return []
+
+
+def _with_column(lines: list[str], header: str, value: str) -> list[str]:
+    return [f"{lines[0]},{header}", *(f"{row},{value}" for row in lines[1:])]
+
+
+def _few_positives(lines: list[str]) -> list[str]:
+    rows = list(dict.fromkeys(lines[1:]))  # distinct rows, demo order
+    positives = [r for r in rows if r.endswith(",1")][:4]
+    return [lines[0], *[r for r in rows if r.endswith(",0")], *positives]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    setup: Callable[[Project], list[str]]
+    message: str  # the one line the user gets (a distinctive part of it)
+
+
+CASES = [
+    Case(
+        "data not pulled",
+        _not_pulled,
+        "data error: data/raw/heart.csv not found (data.raw_path): run `dvc pull`",
+    ),
+    Case(
+        "data file missing",
+        _overrides("data.raw_path=/nonexistent/x.csv"),
+        "data error: /nonexistent/x.csv not found (data.raw_path): run `dvc pull` to fetch "
+        "the demo data, or point data.raw_path at your CSV",
+    ),
+    Case(
+        "empty file",
+        _csv("empty.csv", lambda lines: []),
+        "empty.csv is empty (data.raw_path): expected a CSV with a header",
+    ),
+    Case(
+        "malformed CSV",
+        _csv("malformed.csv", lambda lines: [lines[0], lines[1], '"' + lines[2], *lines[3:9]]),
+        "malformed.csv is not a readable CSV (data.raw_path): Error tokenizing data",
+    ),
+    Case(
+        "target column missing",
+        _csv("no-target.csv", lambda lines: lines, target="diagnosis"),
+        "no-target.csv: target column 'diagnosis' (data.target_col) not found; columns are: "
+        "age, sex, cp",
+    ),
+    Case(
+        "non-binary target",
+        _csv("cp-target.csv", lambda lines: lines, target="cp"),
+        "cp-target.csv: target column 'cp' must have exactly 2 values, found 4",
+    ),
+    Case(
+        "all-missing column",
+        _csv("empty-column.csv", lambda lines: _with_column(lines, "notes", "")),
+        "empty-column.csv: column(s) 'notes' are empty in every row; remove them from the CSV",
+    ),
+    Case(
+        "too few rows per class for the CV",
+        _csv("few-positives.csv", _few_positives),
+        "the smallest class has 3 rows in the training part, fewer than "
+        "evaluation.cv_folds=5; lower evaluation.cv_folds",
+    ),
+    Case(
+        "wrong type in the config",
+        _overrides("training.test_size=abc"),
+        "config error: training.test_size: Value 'abc' of type 'str' could not be converted "
+        "to Float; fix it in configs/training.yaml or in your override",
+    ),
+    Case(
+        "out-of-range value in the config",
+        _overrides("training.test_size=1.5"),
+        "config error: training.test_size=1.5 is invalid: expected a fraction strictly "
+        "between 0 and 1; fix it in configs/training.yaml or in your override",
+    ),
+    Case(
+        "unknown config key",
+        _overrides("training.foo=1"),
+        "config error: unknown config key 'training.foo': configs/training.yaml has no such "
+        "setting",
+    ),
+    Case(
+        "unknown model",
+        lambda project: ["--config", "models=[lr,xyz]"],
+        "config error: unknown model 'xyz' in --config models: configs/model/ has gb, lr, rf; "
+        "add configs/model/xyz.yaml or pick from those",
+    ),
+    Case(
+        "_target_ not an allowed estimator",
+        _evil_model,
+        "config error: model._target_='os.system' is not an allowed estimator; use one of: "
+        "sklearn.ensemble.ExtraTreesClassifier",
+    ),
+]
+
+DEMO_MD5 = "4ee20893ad7e2ff8ff5ed8dd0e7f37bc"
+# What a failed run may leave under results/: the failed job's log and the tracking lock.
+ALLOWED_LEFTOVERS = {"results/.mlflow.lock", "results/logs/preprocess/preprocess.log"}
+
+
+def _restore(project: Project) -> None:
+    away = project.path / "data/raw/heart.csv.away"
+    if away.exists():
+        away.rename(away.with_name("heart.csv"))
+    project.path.joinpath("configs/model/evil.yaml").unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_gets_one_clear_error_and_leaves_nothing_behind(project, case):
+    project.clean()
+    try:
+        res = project.snakemake("-j", "3", *case.setup(project), check=False)
+        leftovers = {
+            str(p.relative_to(project.path))
+            for p in (project.path / "results").rglob("*")
+            if p.is_file()
+        }
+        pwned = (project.path / "PWNED").exists()
+    finally:
+        _restore(project)
+    output = res.stdout + res.stderr
+    assert res.returncode != 0, output
+    lines = [line for line in output.splitlines() if case.message in line]
+    assert lines, f"expected {case.message!r} in:\n{output}"
+    assert "Traceback" not in output, output
+    assert leftovers <= ALLOWED_LEFTOVERS, leftovers
+    log = project.path / "results/logs/preprocess/preprocess.log"
+    if log.exists():  # a data error: found by the preprocess job, before any training
+        assert case.message in log.read_text()
+        assert "Traceback" not in log.read_text()
+    else:  # found while the Snakefile is parsed: that line is all the output
+        assert output.strip().splitlines() == lines, output
+    db = project.path / "mlflow.db"
+    if db.exists():
+        with sqlite3.connect(db) as conn:
+            statuses = [s for (s,) in conn.execute("SELECT status FROM runs")]
+        assert "RUNNING" not in statuses
+    assert not pwned
+    demo = project.path / "data/raw/heart.csv"
+    assert hashlib.md5(demo.read_bytes()).hexdigest() == DEMO_MD5
