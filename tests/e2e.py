@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -137,74 +139,262 @@ def free_port() -> int:
 
 
 @dataclass
+class Killed:
+    """The first attempt of a cold run in which one job got SIGKILL halfway through."""
+
+    rule: str
+    model: str
+    returncode: int
+    output: str
+    rows: list[tuple[str, str]]  # (model, status) of every model run after the attempt
+    parents: list[str]  # status of every workflow (parent) run after the attempt
+    temp_files: list[str]  # .*.tmp files under results/ after the attempt
+
+
+@dataclass
 class ColdRun:
     clone: str
+    variant: str
     returncode: int
+    seconds: float
+    output: str
     stderr_tail: str
     mlflow_rows: list[tuple[str, str]]
     metrics: dict[str, bytes]
     predictions: dict[str, bytes]
+    killed: Killed | None = None
+    local_store: list[str] = field(default_factory=list)  # mlflow.db, mlruns/ if made
 
 
 @dataclass
 class ColdClones:
-    """Two fresh clones (a, b) after ten alternating cold runs of `snakemake -j 3`."""
+    """Two fresh clones (a, b) after N alternating cold runs of `snakemake -j 3`."""
 
     a: Project
     b: Project
     data_in_git: bool
     runs: list[ColdRun]
+    server_dir: Path  # the shared tracking server's DB and artifacts (run "tracking server")
 
 
 MODELS = ["gb", "lr", "rf"]
+# Ten cold runs in `make test`; `make soak` asks for twenty (TABFLOW_COLD_RUNS=20).
+N_COLD_RUNS = int(os.environ.get("TABFLOW_COLD_RUNS", "10"))
+# Most cold runs are a plain `snakemake -j 3`; these ones get there another way, and
+# every one of them must still give the same bytes.
+VARIANTS = {
+    0: "make demo",  # the README's quickstart: dvc pull + snakemake + leaderboard
+    2: "train killed",  # SIGKILL to `train rf` mid-training, then `snakemake -j 3` again
+    3: "evaluate killed",  # SIGKILL to `evaluate rf` while its MLflow run is open, rerun
+    6: "cluster-generic",  # jobs go through a scheduler's submit command
+    7: "tracking server",  # MLFLOW_TRACKING_URI -> `mlflow server --serve-artifacts`
+}
+SUBMIT = "tests/scheduler/submit.sh"
 
 
-def mlflow_rows(project: Project) -> list[tuple[str, str]]:
+def mlflow_rows(project: Project, db: Path | None = None) -> list[tuple[str, str]]:
     """(model tag, status) of every run, read with sqlite3 (MLflow caches engines per URI)."""
     import sqlite3
 
-    with sqlite3.connect(project.path / "mlflow.db") as db:
-        return db.execute(
+    with sqlite3.connect(db or project.path / "mlflow.db") as conn:
+        return conn.execute(
             "SELECT t.value, r.status FROM runs r JOIN tags t "
-            "ON t.run_uuid = r.run_uuid AND t.key = 'model' ORDER BY t.value"
+            "ON t.run_uuid = r.run_uuid AND t.key = 'model' ORDER BY t.value, r.status"
         ).fetchall()
 
 
-def cold_clones(root: Path, n_runs: int = 10) -> ColdClones:
+def _parent_statuses(project: Project) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(project.path / "mlflow.db") as conn:
+        return [
+            status
+            for (status,) in conn.execute(
+                "SELECT r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                "AND t.key = 'tabflow.role' AND t.value = 'workflow' ORDER BY r.start_time"
+            )
+        ]
+
+
+def _pid_with_open(path: Path) -> int | None:
+    """The process that has `path` open (a job holds its own log file open), Linux /proc."""
+    target = str(path.resolve())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) == target for fd in (proc / "fd").iterdir()):
+                return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def _training_started(project: Project, model: str) -> bool:
+    log = project.path / f"results/logs/train/{model}.log"
+    return log.is_file() and f"{model}: training on" in log.read_text()
+
+
+def _run_open(project: Project, model: str) -> bool:
+    """Is the model's MLflow run RUNNING (its evaluate job is logging)?"""
+    import sqlite3
+
+    if not (project.path / "mlflow.db").is_file():
+        return False
+    try:
+        return (model, "RUNNING") in mlflow_rows(project)
+    except sqlite3.Error:  # the main process is creating the DB right now
+        return False
+
+
+def kill_mid_job(project: Project, rule: str, model: str) -> Killed:
+    """Run `snakemake -j 3`; SIGKILL the `rule` job of `model` when it is halfway through."""
+    ready = {"train": _training_started, "evaluate": _run_open}[rule]
+    out = project.path.parent / f"killed-{rule}.out"
+    with open(out, "w") as fh:
+        proc = subprocess.Popen(
+            ["snakemake", "-j", "3"], cwd=project.path, env=project.env, stdout=fh, stderr=fh
+        )
+        deadline = time.monotonic() + 300
+        killed = False
+        while proc.poll() is None and time.monotonic() < deadline and not killed:
+            if ready(project, model):
+                pid = _pid_with_open(project.path / f"results/logs/{rule}/{model}.log")
+                if pid is not None:
+                    os.kill(pid, signal.SIGKILL)
+                    killed = True
+            time.sleep(0.05)
+        returncode = proc.wait(timeout=600)
+    output = out.read_text()
+    assert killed, f"{rule} {model} was not caught halfway (exit {returncode}):\n{output[-3000:]}"
+    return Killed(
+        rule=rule,
+        model=model,
+        returncode=returncode,
+        output=output,
+        rows=mlflow_rows(project),
+        parents=_parent_statuses(project),
+        temp_files=[str(p) for p in (project.path / "results").rglob(".*.tmp")],
+    )
+
+
+def start_tracking_server(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """A real `mlflow server` on loopback that stores artifacts itself (--serve-artifacts)."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--serve-artifacts",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=root,
+        # No background job runner (a huey consumer pool, ~10 s of CPU at start-up).
+        env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        stdout=subprocess.DEVNULL,
+        stderr=open(root / "server.log", "w"),  # closed when the test process ends
+        start_new_session=True,
+    )
+    return server, f"http://127.0.0.1:{port}"
+
+
+def wait_until_up(server: subprocess.Popen, url: str, seconds: float = 120) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        assert server.poll() is None, f"mlflow server exited {server.returncode}"
+        assert time.monotonic() < deadline, f"mlflow server did not answer in {seconds} s"
+        time.sleep(0.5)
+
+
+def stop(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGKILL)  # a graceful stop takes ~6 s; nothing to keep
+    server.wait(timeout=30)
+
+
+def _cold_run(i: int, proj: Project, demo: tuple[str, ...], server_url: str) -> tuple:
+    """One cold run by the variant for run i: (result, killed attempt or None)."""
+    variant = VARIANTS.get(i, "plain")
+    killed = None
+    if variant == "make demo":
+        return proj.run(*demo, check=False), None
+    if variant == "train killed":
+        killed = kill_mid_job(proj, "train", "rf")
+    elif variant == "evaluate killed":
+        killed = kill_mid_job(proj, "evaluate", "rf")
+    elif variant == "cluster-generic":
+        args = ("--executor", "cluster-generic", "--cluster-generic-submit-cmd", SUBMIT)
+        # Snakemake asks the "scheduler" every 10 s by default; every second here.
+        args += ("--seconds-between-status-checks", "1")
+        return proj.snakemake("-j", "3", *args, check=False), None
+    elif variant == "tracking server":
+        env = {"MLFLOW_TRACKING_URI": server_url}
+        return proj.snakemake("-j", "3", check=False, env=env), None
+    return proj.snakemake("-j", "3", check=False), killed
+
+
+def cold_clones(root: Path, n_runs: int = N_COLD_RUNS) -> ColdClones:
     a = Project.create(root / "a")
     b = Project.create(root / "b")
     data_in_git = (a.path / "data").exists() or (b.path / "data").exists()
     b.run("dvc", "pull")
+    server_dir = root / "tracking-server"
+    server, server_url = start_tracking_server(server_dir, b.env)  # up while runs 1-7 go
     # Cold run 1 is the README's quickstart, `make demo` (dvc pull + snakemake + leaderboard),
     # in the venv running the tests (its install step is marked done by a fresh stamp file).
     stamp = root / "installed.stamp"
     stamp.touch()
     demo = ("make", "demo", f"VIRTUAL_ENV={BIN.parent}", f"STAMP={stamp}")
     runs = []
-    for i in range(n_runs):
-        name, proj = (("a", a), ("b", b))[i % 2]
-        proj.clean()
-        res = proj.run(*demo, check=False) if i == 0 else proj.snakemake("-j", "3", check=False)
-        if i == 0:
-            a.demo_output = res.stdout
-        ok = res.returncode == 0
-        runs.append(
-            ColdRun(
-                clone=name,
-                returncode=res.returncode,
-                stderr_tail=res.stderr[-3000:],
-                mlflow_rows=mlflow_rows(proj) if ok else [],
-                metrics={
-                    m: proj.path.joinpath(f"results/metrics/{m}.json").read_bytes() for m in MODELS
-                }
-                if ok
-                else {},
-                predictions={
-                    m: proj.path.joinpath(f"results/predictions/{m}.csv").read_bytes()
-                    for m in MODELS
-                }
-                if ok
-                else {},
+    try:
+        for i in range(n_runs):
+            name, proj = (("a", a), ("b", b))[i % 2]
+            proj.clean()
+            if VARIANTS.get(i) == "tracking server":
+                wait_until_up(server, server_url)
+            start = time.perf_counter()
+            res, killed = _cold_run(i, proj, demo, server_url)
+            seconds = time.perf_counter() - start
+            if i == 0:
+                a.demo_output = res.stdout
+            ok = res.returncode == 0
+            db = server_dir / "mlflow.db" if VARIANTS.get(i) == "tracking server" else None
+            runs.append(
+                ColdRun(
+                    clone=name,
+                    variant=VARIANTS.get(i, "plain"),
+                    returncode=res.returncode,
+                    seconds=seconds,
+                    output=res.stdout + res.stderr,
+                    stderr_tail=res.stderr[-3000:],
+                    mlflow_rows=mlflow_rows(proj, db) if ok else [],
+                    metrics=_read_all(proj, "results/metrics/{}.json") if ok else {},
+                    predictions=_read_all(proj, "results/predictions/{}.csv") if ok else {},
+                    killed=killed,
+                    local_store=[n for n in ("mlflow.db", "mlruns") if (proj.path / n).exists()],
+                )
             )
-        )
-    return ColdClones(a, b, data_in_git, runs)
+    finally:
+        stop(server)
+    return ColdClones(a, b, data_in_git, runs, server_dir)
+
+
+def _read_all(project: Project, pattern: str) -> dict[str, bytes]:
+    return {m: project.path.joinpath(pattern.format(m)).read_bytes() for m in MODELS}

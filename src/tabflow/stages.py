@@ -42,6 +42,7 @@ def train(cfg: DictConfig, model_name: str, threads: int = 1, cross_validate: bo
     numeric, categorical = feature_columns(df, cfg.data)
     pipeline = build_pipeline(cfg.model, numeric, categorical, n_jobs=threads)
     X, y = xy(df, cfg.data.target_col)
+    log.info("%s: training on %d rows x %d columns", model_name, X.shape[0], X.shape[1])
     if cross_validate:
         folds = int(cfg.evaluation.cv_folds)
         cv = run_cv(pipeline, X, y, folds, int(cfg.training.random_state), n_jobs=threads)

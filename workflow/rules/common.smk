@@ -21,7 +21,10 @@ config[RESOLVED_KEY] = PLAN.resolved()
 
 # After `dvc pull` into a fresh clone: give Snakemake back the job records of the
 # pulled results (only where the bytes match), so it reruns exactly what changed.
-provenance.restore(PATHS.results_dir)
+# Only in the main process: a cluster job parses this file too, while the main
+# process is writing fresh records.
+if workflow.is_main_process:
+    provenance.restore(PATHS.results_dir)
 
 
 wildcard_constraints:

@@ -20,11 +20,19 @@ rule evaluate:
     log:
         PATHS.log("evaluate", "{model}"),
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         overrides=PLAN.overrides,
         config=evaluate_fingerprint,
     script:
         "../scripts/evaluate.py"
+
+
+# Seconds of work: not worth a cluster queue.
+localrules:
+    leaderboard,
 
 
 rule leaderboard:
@@ -43,6 +51,9 @@ rule leaderboard:
     log:
         PATHS.log("leaderboard"),
     threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         overrides=PLAN.overrides,
         models=PLAN.models,

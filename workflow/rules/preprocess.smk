@@ -7,6 +7,10 @@ rule preprocess:
         summary=PATHS.data_summary,
     log:
         PATHS.log("preprocess"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         overrides=PLAN.overrides,
         config=PLAN.data_fingerprint(),

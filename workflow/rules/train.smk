@@ -8,6 +8,9 @@ rule train:
     log:
         PATHS.log("train", "{model}"),
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         overrides=PLAN.overrides,
         config=model_fingerprint,
