@@ -1,5 +1,7 @@
 # make demo : virtual env (unless one is active) + install + dvc pull + snakemake -j 3 + leaderboard
 # make test : the test suite (unit + end-to-end on the real workflow)
+# make soak : twenty cold runs in a row (CI runs it after make test)
+# make bench: the pipeline against its alternatives (benchmarks/bench.py; QUICK=1: smoke)
 SHELL := /bin/bash
 VENV ?= .venv
 JOBS ?= 3
@@ -12,7 +14,7 @@ endif
 STAMP := $(BIN)../.tabflow-installed
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test lint format clean track
+.PHONY: install demo test soak bench lint format clean track
 
 install: $(STAMP)
 
@@ -31,6 +33,14 @@ demo: install
 
 test: install
 	$(BIN)python -m pytest -v -ra --durations=15
+
+# The cold-run tests of make test, with twenty cold runs instead of ten (about 13 minutes).
+soak: install
+	TABFLOW_COLD_RUNS=20 $(BIN)python -m pytest -v -ra tests/test_reproducibility_e2e.py \
+		-k "cold_runs or killed or cluster_generic or tracking_server or bit_identical"
+
+bench: install
+	$(BIN)python -m benchmarks.bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 # after a run: dvc add results (results.dvc) + dvc push of data and results
 track: install

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any
 
 from tabflow.config import ConfigError, compose_config, model_override
@@ -31,6 +32,31 @@ def _setup_logging(log_file: str | None) -> None:
     )
 
 
+def usage(started: float) -> str:
+    """'done: 5.1 s wall, 4.8 s CPU, peak RSS 310 MB' for this process (benchmarks read it)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return (
+        f"done: {_age(started):.2f} s wall, "
+        f"{ru.ru_utime + ru.ru_stime:.2f} s CPU, peak RSS {ru.ru_maxrss / 1024:.0f} MB"
+    )
+
+
+def _age(started: float) -> float:
+    """Seconds since this process started (imports included; Linux), else since `started`."""
+    import os
+
+    try:
+        with open("/proc/self/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+        return uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - started
+
+
 def run(stage: str, smk: Any | None = None, argv: list[str] | None = None) -> None:
     """Compose the config and run `stage`; any bad input exits non-zero with one line."""
     from tabflow import stages
@@ -51,6 +77,7 @@ def run(stage: str, smk: Any | None = None, argv: list[str] | None = None) -> No
         model, models, threads, log_file = None, [], 1, None
     _setup_logging(log_file)
     logger = logging.getLogger(f"tabflow.{stage}")
+    started = time.perf_counter()
     try:
         if resolved:  # composed and validated once by the Snakefile
             from omegaconf import OmegaConf
@@ -71,6 +98,7 @@ def run(stage: str, smk: Any | None = None, argv: list[str] | None = None) -> No
             stages.leaderboard(cfg, models or available_models())
         else:
             raise ValueError(f"unknown stage {stage!r}")
+        logger.info("%s", usage(started))
     except (ConfigError, DataError) as err:
         logger.error("%s", err)
         sys.exit(1)
