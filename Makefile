@@ -34,7 +34,7 @@ demo: install
 test: install
 	$(BIN)python -m pytest -v -ra --durations=15
 
-# The cold-run tests of make test, with twenty cold runs instead of ten (about 13 minutes).
+# The cold-run tests of make test with twenty cold runs instead of six (about 13 minutes).
 soak: install
 	TABFLOW_COLD_RUNS=20 $(BIN)python -m pytest -v -ra tests/test_reproducibility_e2e.py \
 		-k "cold_runs or killed or cluster_generic or tracking_server or bit_identical"

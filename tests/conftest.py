@@ -71,7 +71,7 @@ def copy_project(dest: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def clones(tmp_path_factory):
-    """Two fresh clones after ten alternating cold runs (shared by the e2e modules)."""
+    """Two fresh clones after the alternating cold runs (shared by the e2e modules)."""
     from .e2e import cold_clones
 
     return cold_clones(tmp_path_factory.mktemp("clones"))

@@ -1,7 +1,7 @@
 """End to end: cold runs, bit-for-bit results, the DVC round trip, going back in time,
 reproducing an MLflow run, and DVC cache safety. Real snakemake, dvc and MLflow.
 
-Uses clone a of the session's `clones` (ten alternating cold runs in two fresh clones);
+Uses clone a of the session's `clones` (alternating cold runs in two fresh clones);
 the cold runs themselves cover the faults (a job killed), the cluster-generic executor
 and a shared tracking server;
 the tests run in file order and build on each other's state.
@@ -41,7 +41,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 def test_cold_runs_in_a_row_all_pass(clones):
     """Parallel first use of a new MLflow DB must not race: N cold runs from an empty state
     (results/, mlflow.db, mlruns/ and .snakemake/ wiped), alternating between two clones
-    (10 in `make test`, 20 in `make soak`), some of them by another road (VARIANTS)."""
+    (6 in `make test`, 20 in `make soak`), some of them by another road (VARIANTS)."""
     assert len(clones.runs) == N_COLD_RUNS
     for i, run in enumerate(clones.runs, 1):
         assert run.returncode == 0, f"cold run {i} ({run.variant}) failed:\n{run.stderr_tail}"
