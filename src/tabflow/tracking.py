@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import socket
 import subprocess
 import sys
 import threading
@@ -50,7 +51,6 @@ def prepare_run(cfg: DictConfig, paths: Any) -> tuple[str, str | None]:
     process (see `Invocation`): no SQLAlchemy/alembic import (3 s), one sqlite writer.
     """
     import json
-    import socket
 
     import mlflow
 
@@ -82,7 +82,6 @@ def prepare_run(cfg: DictConfig, paths: Any) -> tuple[str, str | None]:
 
 def _answers(url: str) -> bool:
     """Does something listen at http://host:port? (A killed workflow leaves a stale URL.)"""
-    import socket
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
@@ -165,9 +164,18 @@ class Invocation:
 
         self.experiment_id = _create_experiment(self.cfg)
         client = MlflowClient()
+        killed = close_abandoned(client, self.experiment_id)
+        if killed:
+            print(
+                f"MLflow: {len(killed)} workflow run(s) of a Snakemake that was killed "
+                f"as a whole marked KILLED: {', '.join(killed)}",
+                file=sys.stderr,
+            )
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
         tags = {
             "tabflow.role": "workflow",
+            "tabflow.host": socket.gethostname(),
+            "tabflow.pid": str(os.getpid()),
             "models": ",".join(self.models),
             "data_md5": data_md5(),
             **git_info(),
@@ -179,8 +187,6 @@ class Invocation:
         client.log_batch(self.run_id, params=_params(shared))
         record = {"run_id": self.run_id}
         if tracking_uri(self.cfg).startswith("sqlite:"):
-            import socket
-
             self._serve()
             record.update(server=self.server_url, host=socket.gethostname())
         write_json(self.paths.parent_run, record)
@@ -255,6 +261,48 @@ class Invocation:
         client.log_batch(self.run_id, metrics=metrics, tags=tags)
         for path in (self.paths.leaderboard_csv, self.paths.leaderboard_md):
             client.log_artifact(self.run_id, path, artifact_path="leaderboard")
+
+
+def close_abandoned(client: Any, experiment_id: str) -> list[str]:
+    """Mark KILLED the workflow runs (and their open children) of a dead Snakemake.
+
+    A Snakemake killed as a whole (SIGKILL, a power cut) runs no `onerror`, so its parent
+    run and the runs of the jobs it had going stay RUNNING. A workflow run records the
+    host and pid of its Snakemake; one on this host whose process is gone is closed here,
+    by the next workflow that opens the experiment. Runs of other hosts are left alone.
+    """
+    host = socket.gethostname()
+    running = "attributes.status = 'RUNNING'"
+    parents = client.search_runs(
+        [experiment_id], filter_string=f"tags.`tabflow.role` = 'workflow' and {running}"
+    )
+    closed = []
+    for run in parents:
+        tags = run.data.tags
+        if tags.get("tabflow.host") != host or _alive(tags.get("tabflow.pid", "")):
+            continue
+        children = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}' and {running}",
+        )
+        for child in children:
+            client.set_terminated(child.info.run_id, "KILLED")
+        client.set_terminated(run.info.run_id, "KILLED")
+        closed.append(run.info.run_id)
+    return closed
+
+
+def _alive(pid: str) -> bool:
+    """Is there a process with this pid? (A reused pid counts as alive: leave the run.)"""
+    if not pid.isdigit() or int(pid) <= 0:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _params(flat: Mapping[str, str]) -> list:

@@ -1,0 +1,40 @@
+"""Runs left RUNNING by a Snakemake killed as a whole are closed by the next workflow."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+from tabflow.tracking import close_abandoned
+
+
+def test_runs_of_a_dead_workflow_on_this_host_are_marked_killed(tmp_path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("x", artifact_location=str(tmp_path / "mlruns"))
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    host = socket.gethostname()
+
+    def workflow(pid: str, on: str = host) -> str:
+        tags = {"tabflow.role": "workflow", "tabflow.host": on, "tabflow.pid": pid}
+        return client.create_run(experiment, tags=tags).info.run_id
+
+    dead, alive, elsewhere = workflow(gone), workflow(str(os.getpid())), workflow(gone, "node7")
+    open_child = client.create_run(experiment, tags={"mlflow.parentRunId": dead}).info.run_id
+    done_child = client.create_run(experiment, tags={"mlflow.parentRunId": dead}).info.run_id
+    client.set_terminated(done_child, "FINISHED")
+
+    assert close_abandoned(client, experiment) == [dead]
+    status = {r: client.get_run(r).info.status for r in (dead, alive, elsewhere)}
+    assert status == {dead: "KILLED", alive: "RUNNING", elsewhere: "RUNNING"}
+    assert client.get_run(open_child).info.status == "KILLED"
+    assert client.get_run(done_child).info.status == "FINISHED"
+    assert close_abandoned(client, experiment) == []
