@@ -1,0 +1,52 @@
+"""The executor profiles use only options Snakemake (or the named executor plugin) knows."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from .conftest import BIN, ROOT
+
+PROFILES = sorted(p.parent.name for p in (ROOT / "workflow/profiles").glob("*/config.yaml"))
+# Options that belong to an executor plugin not installed by `.[dev]`.
+PLUGIN_PREFIXES = ("slurm-", "kubernetes-")
+
+
+@pytest.fixture(scope="module")
+def snakemake_options() -> set[str]:
+    res = subprocess.run(
+        [str(BIN / "snakemake"), "--help"], capture_output=True, text=True, check=True
+    )
+    return set(re.findall(r"--([a-z][a-z0-9-]+)", res.stdout))
+
+
+def test_the_local_profile_is_found_by_snakemake_itself():
+    assert (ROOT / "profiles").resolve() == (ROOT / "workflow/profiles").resolve()
+    assert {"default", "slurm", "kubernetes", "cluster-generic"} <= set(PROFILES)
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profile_keys_are_snakemake_options(name, snakemake_options):
+    profile = yaml.safe_load((ROOT / "workflow/profiles" / name / "config.yaml").read_text())
+    unknown = [
+        key
+        for key in profile
+        if key not in snakemake_options and not key.startswith(PLUGIN_PREFIXES)
+    ]
+    assert unknown == [], f"workflow/profiles/{name}: unknown options {unknown}"
+    for rule in [*profile.get("set-threads", {}), *profile.get("set-resources", {})]:
+        assert rule in {"preprocess", "train", "evaluate", "leaderboard"}, rule
+
+
+def test_every_rule_declares_threads_and_resources():
+    checked = []
+    for smk in sorted((ROOT / "workflow/rules").glob("*.smk")):
+        for block in re.split(r"(?m)^(?=rule )", smk.read_text()):
+            if block.startswith("rule "):
+                name = block.split(":", 1)[0].removeprefix("rule ")
+                assert "threads:" in block and "mem_mb=" in block and "runtime=" in block, name
+                checked.append(name)
+    assert sorted(checked) == ["evaluate", "leaderboard", "preprocess", "train"]
