@@ -445,6 +445,30 @@ def test_scripts_run_by_hand_with_argv_overrides(project):
     assert len(lines) == 1 and "training.test_size=2.0 is invalid" in lines[0], bad.stderr
 
 
+def test_seeds_multiply_the_models_into_train_evaluate_pairs(project):
+    """`--config seeds=[1,2]`: one train/evaluate pair and one MLflow run per model and seed."""
+    args = ("--config", "models=[rf]", "seeds=[1,2]")
+    names = ["rf-seed1", "rf-seed2"]
+    assert project.planned_jobs(*args) == {
+        *((rule, name) for rule in ("train", "evaluate") for name in names),
+        ("leaderboard", None),
+    }, "the split is shared: no preprocess"
+    project.snakemake("-j", "3", *args)
+    scores = [
+        pd.read_csv(project.path / f"results/predictions/{name}.csv")["y_score"] for name in names
+    ]
+    assert not scores[0].equals(scores[1]), "a different seed grows a different forest"
+    board = pd.read_csv(project.path / "results/leaderboard.csv")
+    assert sorted(board["model"]) == names
+    _, runs = mlflow_runs(project)
+    newest = {r.data.tags["model"]: r for r in runs if r.data.tags["model"] in names}
+    for seed, name in enumerate(names, 1):
+        assert newest[name].data.params["model.params.random_state"] == str(seed)
+        assert newest[name].info.status == "FINISHED"
+    bad = project.snakemake("-j", "3", "--config", "seeds=[1,x]", check=False)
+    assert bad.returncode == 1 and "--config seeds: 'x' is not a seed" in bad.stderr
+
+
 def own_csv(path: Path, n: int = 330) -> Path:
     """A made-up table unlike the demo: an ID, '?' for missing, strings, a 0-2 grade."""
     rng = np.random.RandomState(0)

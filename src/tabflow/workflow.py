@@ -87,8 +87,12 @@ class Plan:
         return self._sections(None, "training", "evaluation")
 
 
-def make_plan(overrides: Any = None, models: Any = None) -> Plan:
-    """Compose the config once per model; reject a bad config or unknown model."""
+def make_plan(overrides: Any = None, models: Any = None, seeds: Any = None) -> Plan:
+    """Compose the config once per model; reject a bad config or unknown model.
+
+    With `seeds` (`--config seeds=[0,1,2]`), every model is trained and evaluated once per
+    seed, as `<model>-seed<n>` (its `model.params.random_state` set to n, the split kept).
+    """
     ovr = split_overrides(overrides)
     if model_override(ovr) is not None:
         raise ConfigError(
@@ -108,8 +112,47 @@ def make_plan(overrides: Any = None, models: Any = None) -> Plan:
     if not chosen:
         raise ConfigError("no models: add a YAML file to configs/model/")
     configs = compose_configs(ovr, chosen)
+    if seeds not in (None, "", []):
+        configs = seeded(configs, parse_seeds(seeds))
+        chosen = list(configs)
     jobs = [o for o in ovr if not o.lstrip("+~").startswith("notify.")]
     return Plan(jobs, chosen, configs, Paths.from_config(configs[chosen[0]]))
+
+
+def parse_seeds(seeds: Any) -> list[int]:
+    """`--config seeds=[0,1,2]` (or one number) -> [0, 1, 2]; each in [0, 2**32)."""
+    values = seeds if isinstance(seeds, list | tuple) else [seeds]
+    out = []
+    for value in values:
+        try:
+            seed = int(str(value))
+        except ValueError:
+            seed = -1
+        if not 0 <= seed < 2**32:
+            raise ConfigError(
+                f"--config seeds: {value!r} is not a seed; give integers in [0, 2**32), "
+                f"e.g. seeds=[0,1,2]"
+            )
+        out.append(seed)
+    if len(set(out)) != len(out):
+        raise ConfigError(f"--config seeds: {out} repeats a seed; give each seed once")
+    return out
+
+
+def seeded(configs: dict[str, DictConfig], seeds: list[int]) -> dict[str, DictConfig]:
+    """One config per (model, seed): `rf-seed3` is rf with model.params.random_state=3."""
+    out: dict[str, DictConfig] = {}
+    for model, cfg in configs.items():
+        if "random_state" not in cfg.model.params:
+            raise ConfigError(
+                f"--config seeds: configs/model/{model}.yaml has no params.random_state; "
+                f"add `random_state: ${{training.random_state}}` or leave out seeds"
+            )
+        for seed in seeds:
+            copy = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+            copy.model.params.random_state = seed
+            out[f"{model}-seed{seed}"] = copy
+    return out
 
 
 def missing_data_message(plan: Plan) -> str | None:

@@ -9,7 +9,7 @@ from tabflow.hooks import Hooks
 from tabflow.workflow import RESOLVED_KEY, make_plan, missing_data_message
 
 try:
-    PLAN = make_plan(config.get("overrides"), config.get("models"))
+    PLAN = make_plan(config.get("overrides"), config.get("models"), config.get("seeds"))
 except ConfigError as err:
     sys.exit(f"config error: {err}")
 if missing := missing_data_message(PLAN):
