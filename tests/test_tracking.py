@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -38,3 +40,19 @@ def test_runs_of_a_dead_workflow_on_this_host_are_marked_killed(tmp_path):
     assert client.get_run(open_child).info.status == "KILLED"
     assert client.get_run(done_child).info.status == "FINISHED"
     assert close_abandoned(client, experiment) == []
+
+
+def test_mlflow_telemetry_is_off_outside_ci_too():
+    """Its thread edits os.environ under the job's REST calls (a KeyError in a 30-job run)."""
+    from mlflow.telemetry import utils
+
+    # MLflow's own off-switches (CI, PYTEST_CURRENT_TEST, ...) are not set in a user's shell.
+    markers = set(re.findall(r'"([A-Z_]+)"', inspect.getsource(utils._is_ci_env_or_testing)))
+    assert {"CI", "PYTEST_CURRENT_TEST"} <= markers
+    env = {k: v for k, v in os.environ.items() if k not in markers | {"MLFLOW_DISABLE_TELEMETRY"}}
+    code = (
+        "import tabflow\n"
+        "from mlflow.telemetry.utils import is_telemetry_disabled\n"
+        "assert is_telemetry_disabled()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
