@@ -279,26 +279,22 @@ def kill_mid_job(project: Project, rule: str, model: str) -> Killed:
     )
 
 
-def start_tracking_server(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """A real `mlflow server` on loopback that stores artifacts itself (--serve-artifacts)."""
+def start_tracking_server(
+    root: Path, env: dict[str, str], backend_uri: str | None = None
+) -> tuple[subprocess.Popen, str]:
+    """A real `mlflow server` on a free loopback port, logging to root/server.log.
+
+    By default with its own sqlite DB in `root`, storing artifacts itself
+    (--serve-artifacts); with `backend_uri`, serving that store (read-only use).
+    """
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    store = ["--backend-store-uri", backend_uri or f"sqlite:///{root / 'mlflow.db'}"]
+    if backend_uri is None:
+        store += ["--serve-artifacts", "--artifacts-destination", str(root / "artifacts")]
     server = subprocess.Popen(
-        [
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--serve-artifacts",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
+        ["mlflow", "server", *store, "--host", "127.0.0.1", "--port", str(port)]
+        + ["--workers", "1"],
         cwd=root,
         # No background job runner (a huey consumer pool, ~10 s of CPU at start-up).
         env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
@@ -320,7 +316,7 @@ def wait_until_up(server: subprocess.Popen, url: str, seconds: float = 120) -> N
                     return
         except OSError:
             pass
-        assert server.poll() is None, f"mlflow server exited {server.returncode}"
+        assert server.poll() is None, f"mlflow server exited {server.returncode}, see server.log"
         assert time.monotonic() < deadline, f"mlflow server did not answer in {seconds} s"
         time.sleep(0.5)
 

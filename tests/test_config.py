@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tabflow.config import ConfigError, available_models, compose_config, split_overrides
@@ -91,3 +93,19 @@ def test_notify_overrides_never_reach_the_jobs(in_root):
     assert "notify" not in public_config(plan.configs["lr"])
     assert not any(k.startswith("notify") for k in flat_params(plan.configs["lr"]))
     assert "SECRET" not in repr(plan.evaluate_fingerprint("lr"))
+
+
+def test_seeds_make_one_config_per_model_and_seed(in_root):
+
+    plan = make_plan(None, ["lr", "rf"], [1, 2])
+    assert plan.models == ["lr-seed1", "lr-seed2", "rf-seed1", "rf-seed2"]
+    assert plan.configs["rf-seed2"].model.params.random_state == 2
+    assert plan.configs["rf-seed2"].training.random_state == 42  # the split is shared
+    assert plan.data_fingerprint() == make_plan(None, ["lr"]).data_fingerprint()
+    for bad, message in (
+        (["x"], "--config seeds: 'x' is not a seed"),
+        ([-1], "--config seeds: -1 is not a seed"),
+        ([3, 3], "repeats a seed"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            make_plan(None, ["lr"], bad)
