@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tabflow import notify, provenance, tracking
+from tabflow.runner import skip_exit_gc
 from tabflow.workflow import Plan
 
 
@@ -27,18 +28,6 @@ def _warn_on_error(what: str, step: Callable[[], Any]) -> Any:
         print(f"warning: {what} failed: {type(err).__name__}: {err}", file=sys.stderr)
         traceback.print_exc(limit=3, file=sys.stderr)
         return None
-
-
-def _fast_exit() -> None:
-    """Spare the interpreter's last garbage collections (2.3 s here) once the run is over.
-
-    With MLflow, SQLAlchemy, Flask and Snakemake loaded, the collections at interpreter
-    shutdown walk millions of objects. Freezing them moves them out of the collector's
-    view; nothing is left to finalise that matters (files are closed, runs are ended).
-    """
-    import gc
-
-    gc.freeze()
 
 
 class Hooks:
@@ -63,14 +52,14 @@ class Hooks:
             self.invocation.run_id,
         )
         notify.announce(title, body, notify.urls(self.cfg))
-        _fast_exit()
+        skip_exit_gc()
 
     def error(self, log: Sequence[str]) -> None:
         provenance.save(self.plan.paths.results_dir)
         _warn_on_error("marking the MLflow runs FAILED", lambda: self.invocation.finish(False))
         title, body = notify.failure_message(log)
         notify.announce(title, body, notify.urls(self.cfg), failure=True)
-        _fast_exit()
+        skip_exit_gc()
 
     def _fresh_leaderboard(self) -> list[dict[str, Any]]:
         """The leaderboard if this invocation made it, else nothing to announce."""
