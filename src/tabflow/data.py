@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from tabflow.errors import DataError
+from tabflow.errors import DataError, data_file_problem
 from tabflow.validate import check_split, check_table
 
 log = logging.getLogger(__name__)
@@ -17,11 +17,8 @@ log = logging.getLogger(__name__)
 def load_raw(data_cfg: Any) -> pd.DataFrame:
     """Read the CSV named by data.raw_path, marking the configured missing-value codes."""
     path = Path(data_cfg.raw_path)
-    if not path.is_file():
-        raise DataError(
-            f"{path} not found (data.raw_path): run `dvc pull` to fetch the demo data, "
-            f"or point data.raw_path at your CSV"
-        )
+    if problem := data_file_problem(path):
+        raise DataError(problem)
     markers = [str(v) for v in data_cfg.get("na_markers", [])]
     na_values = {col: [str(v) for v in vals] for col, vals in data_cfg.na_values.items()}
     try:

@@ -1,5 +1,26 @@
 """Errors that end a stage with one clear line (no traceback). Import-light on purpose."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
 
 class DataError(ValueError):
     """Input data that cannot be used; the message names the file, the column and the fix."""
+
+
+def data_file_problem(path: str | Path) -> str | None:
+    """Why data.raw_path cannot be read at all, with the fix; None if it is a file.
+
+    Checked by the Snakefile before any job (Snakemake's own error names no fix) and by
+    the loader when a stage runs by hand.
+    """
+    raw = Path(path)
+    if raw.is_file():
+        return None
+    if raw.exists():
+        return f"{raw} is not a file (data.raw_path): point data.raw_path at a CSV file"
+    return (
+        f"{raw} not found (data.raw_path): run `dvc pull` to fetch the demo data, "
+        f"or point data.raw_path at your CSV"
+    )

@@ -153,18 +153,3 @@ def seeded(configs: dict[str, DictConfig], seeds: list[int]) -> dict[str, DictCo
             copy.model.params.random_state = seed
             out[f"{model}-seed{seed}"] = copy
     return out
-
-
-def missing_data_message(plan: Plan) -> str | None:
-    """Why the input CSV cannot be read at all (Snakemake's own error has no fix), or None."""
-    from pathlib import Path
-
-    raw = Path(plan.paths.raw_data)
-    if raw.is_file():
-        return None
-    if raw.exists():
-        return f"{raw} is not a file (data.raw_path): point data.raw_path at a CSV file"
-    return (
-        f"{raw} not found (data.raw_path): run `dvc pull` to fetch the demo data, "
-        f"or point data.raw_path at your CSV"
-    )

@@ -6,13 +6,14 @@ import sys
 from tabflow import provenance
 from tabflow.config import ConfigError
 from tabflow.hooks import Hooks
-from tabflow.workflow import RESOLVED_KEY, make_plan, missing_data_message
+from tabflow.errors import data_file_problem
+from tabflow.workflow import RESOLVED_KEY, make_plan
 
 try:
     PLAN = make_plan(config.get("overrides"), config.get("models"), config.get("seeds"))
 except ConfigError as err:
     sys.exit(f"config error: {err}")
-if missing := missing_data_message(PLAN):
+if missing := data_file_problem(PLAN.paths.raw_data):
     sys.exit(f"data error: {missing}")
 
 PATHS = PLAN.paths
