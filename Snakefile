@@ -1,4 +1,5 @@
-# preprocess -> train -> evaluate, one train/evaluate job per model in configs/model/.
+# preprocess -> train -> evaluate, one train/evaluate job per model in configs/model/,
+# then the leaderboard.
 #   snakemake -j 3
 #   snakemake -j 3 --config models=[lr,rf] overrides="training.test_size=0.3"
 # All knobs live in configs/ (Hydra); see README.md.
@@ -12,9 +13,11 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/leaderboard.smk"
 
 
 rule all:
     default_target: True
     input:
-        all_outputs(),
+        rules.leaderboard.output,
+        expand(rules.evaluate.output, model=PLAN.models),

@@ -181,14 +181,14 @@ def dvc_yaml(models: list[str]) -> str:
     """The same three stages (plus the leaderboard) for `dvc repro`, calling the scripts."""
     stages = {
         "preprocess": {
-            "cmd": "python workflow/scripts/preprocess.py",
+            "cmd": "python workflow/scripts/stage.py preprocess",
             "deps": ["data/raw/heart.csv", "configs"],
             "outs": [{"results/data": {"cache": False}}],
         }
     }
     for m in models:
         stages[f"train_{m}"] = {
-            "cmd": f"python workflow/scripts/train.py model={m}",
+            "cmd": f"python workflow/scripts/stage.py train model={m}",
             "deps": ["results/data"],
             "outs": [
                 {f"results/models/{m}.joblib": {"cache": False}},
@@ -196,12 +196,12 @@ def dvc_yaml(models: list[str]) -> str:
             ],
         }
         stages[f"evaluate_{m}"] = {
-            "cmd": f"python workflow/scripts/evaluate.py model={m}",
+            "cmd": f"python workflow/scripts/stage.py evaluate model={m}",
             "deps": [f"results/models/{m}.joblib"],
             "outs": [{f"results/metrics/{m}.json": {"cache": False}}],
         }
     stages["leaderboard"] = {
-        "cmd": "python workflow/scripts/leaderboard.py",
+        "cmd": "python workflow/scripts/stage.py leaderboard",
         "deps": [f"results/metrics/{m}.json" for m in models],
         "outs": [{"results/leaderboard.csv": {"cache": False}}],
     }

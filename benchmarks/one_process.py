@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from tabflow import stages
-from tabflow.config import available_models, compose_configs
+from tabflow.plan import make_plan
 from tabflow.runner import usage
+from tabflow.stages import STAGES, Job
 
 
 def main() -> None:
@@ -24,15 +24,12 @@ def main() -> None:
     parser.add_argument("--models", default="", help="comma-separated (default: all)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
-    models = args.models.split(",") if args.models else available_models()
-    configs = compose_configs(args.overrides, models)
-    first = configs[models[0]]
-    stages.preprocess(first)
-    for model in models:
-        stages.train(configs[model], model)
-    for model in models:
-        stages.evaluate(configs[model], model)
-    stages.leaderboard(first, models)
+    plan = make_plan(args.overrides, args.models.split(",") if args.models else None)
+    models = tuple(plan.models)
+    for stage in ("preprocess", "train", "evaluate", "leaderboard"):
+        run = STAGES[stage].load()
+        for model in models if STAGES[stage].per_model else (None,):
+            run(Job(plan.cfg(model), model=model, models=models))
     print(usage(started))
 
 

@@ -11,8 +11,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_CSV = ROOT.parent / "shared" / "data" / "heart" / "heart-1025.csv"
 BIN = Path(sys.executable).parent
+
+
+def demo_object() -> Path:
+    """The demo CSV as the repository ships it: its object in the in-repo DVC remote."""
+    import json
+
+    import yaml
+
+    store = ROOT / "dvc-storage" / "files" / "md5"
+    manifest = yaml.safe_load((ROOT / "data.dvc").read_text())["outs"][0]["md5"]
+    (entry,) = json.loads((store / manifest[:2] / manifest[2:]).read_text())
+    return store / entry["md5"][:2] / entry["md5"][2:]
+
+
+DEMO_CSV = demo_object()
 
 
 @pytest.fixture

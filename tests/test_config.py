@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from tabflow.config import ConfigError, available_models, compose_config, split_overrides
-from tabflow.workflow import make_plan
+from tabflow.config import compose_config
+from tabflow.errors import ConfigError
+from tabflow.plan import available_models, make_plan, split_overrides
 
 
 def test_models_are_the_yaml_files(in_root):
@@ -63,18 +64,26 @@ def test_unknown_model_lists_the_choices(in_root):
 
 
 def test_plan_selects_models_and_rejects_unknown(in_root):
-    assert make_plan(None, None).models == ["gb", "lr", "rf"]
-    assert make_plan("", ["lr", "rf"]).models == ["lr", "rf"]
+    assert make_plan([], None).models == ["gb", "lr", "rf"]
+    assert make_plan([], ["lr", "rf"]).models == ["lr", "rf"]
     with pytest.raises(ConfigError, match=r"unknown model 'svm' in --config models"):
-        make_plan(None, ["svm"])
+        make_plan([], ["svm"])
 
 
-def test_fingerprints_separate_models(in_root):
-    plan = make_plan(None, None)
-    assert plan.model_fingerprint("rf") != plan.model_fingerprint("lr")
-    changed = make_plan("training.test_size=0.3", None)
-    assert changed.data_fingerprint() != plan.data_fingerprint()
-    assert changed.model_fingerprint("rf") != plan.model_fingerprint("rf")
+def test_a_rule_gets_exactly_the_keys_it_declares(in_root):
+    plan = make_plan([], None)
+    keys = ("data.target_col", "model", "evaluation.cv_folds")
+    rf = plan.select("rf", keys)
+    assert rf == {
+        "data": {"target_col": "target"},
+        "evaluation": {"cv_folds": 5},
+        "model": plan.configs["rf"]["model"],
+    }
+    assert list(rf) == sorted(rf), "canonical: Snakemake compares params as text"
+    assert plan.select("lr", keys)["model"] != rf["model"]
+    changed = make_plan(["training.test_size=0.3"], None)
+    assert changed.select("rf", ("training",)) != plan.select("rf", ("training",))
+    assert changed.select("rf", keys) == rf, "an undeclared key changes nothing"
 
 
 def test_split_overrides_accepts_string_or_list():
@@ -83,29 +92,25 @@ def test_split_overrides_accepts_string_or_list():
     assert split_overrides(None) == []
 
 
-def test_notify_overrides_never_reach_the_jobs(in_root):
+def test_notify_urls_never_reach_the_jobs(in_root):
     """Notification URLs carry tokens: they stay in the main process (no params, no logs)."""
-    plan = make_plan("notify.urls=[json://h/SECRET] training.test_size=0.3", ["lr"])
-    assert plan.overrides == ["training.test_size=0.3"]
-    assert list(plan.configs["lr"].notify.urls) == ["json://h/SECRET"]
-    from tabflow.tracking import flat_params, public_config
-
-    assert "notify" not in public_config(plan.configs["lr"])
-    assert not any(k.startswith("notify") for k in flat_params(plan.configs["lr"]))
-    assert "SECRET" not in repr(plan.evaluate_fingerprint("lr"))
+    plan = make_plan(["notify.urls=[json://h/SECRET]", "training.test_size=0.3"], ["lr"])
+    assert plan.notify_urls == ["json://h/SECRET"]
+    assert "notify" not in plan.configs["lr"]
+    assert "SECRET" not in repr(plan.configs)
 
 
 def test_seeds_make_one_config_per_model_and_seed(in_root):
-
-    plan = make_plan(None, ["lr", "rf"], [1, 2])
+    plan = make_plan([], ["lr", "rf"], [1, 2])
     assert plan.models == ["lr-seed1", "lr-seed2", "rf-seed1", "rf-seed2"]
-    assert plan.configs["rf-seed2"].model.params.random_state == 2
-    assert plan.configs["rf-seed2"].training.random_state == 42  # the split is shared
-    assert plan.data_fingerprint() == make_plan(None, ["lr"]).data_fingerprint()
+    assert plan.configs["rf-seed2"]["model"]["params"]["random_state"] == 2
+    assert plan.configs["rf-seed2"]["training"]["random_state"] == 42  # the split is shared
+    data = ("data", "training")
+    assert plan.select("rf-seed2", data) == make_plan([], ["lr"]).select(None, data)
     for bad, message in (
         (["x"], "--config seeds: 'x' is not a seed"),
         ([-1], "--config seeds: -1 is not a seed"),
         ([3, 3], "repeats a seed"),
     ):
         with pytest.raises(ConfigError, match=re.escape(message)):
-            make_plan(None, ["lr"], bad)
+            make_plan([], ["lr"], bad)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from tabflow.config import compose_config
+from tabflow.config import DataConfig, compose_config
 from tabflow.data import DataError, deduplicate, encode_target, feature_columns, load_raw, prepare
 
 from .conftest import DEMO_CSV
@@ -46,7 +46,7 @@ def _data_cfg(**kw):
     base = dict(
         raw_path="x.csv", target_col="y", positive_label="yes", categorical_cols=[], na_values={}
     )
-    return OmegaConf.create({**base, **kw})
+    return OmegaConf.merge(OmegaConf.structured(DataConfig), {**base, **kw})
 
 
 def test_target_is_encoded_with_the_configured_positive_label():

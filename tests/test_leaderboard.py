@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from tabflow import leaderboard as lb
-from tabflow.evaluate import METRICS
 from tabflow.io import write_json
+from tabflow.metrics import METRICS
 from tabflow.paths import Paths
 
 
 def _results(tmp_path, scores: dict[str, tuple[float, float]]) -> Paths:
     """Fake metrics/cv files: model -> (test score, cv mean) for every metric."""
-    paths = Paths(raw_data="x.csv", results_dir=str(tmp_path))
+    paths = Paths(results_dir=str(tmp_path))
     for model, (test, cv) in scores.items():
         write_json(paths.metrics(model), {m: test for m in METRICS})
         write_json(paths.cv(model), {"folds": 5, **{m: {"mean": cv, "std": 0.01} for m in METRICS}})
@@ -23,6 +23,12 @@ def test_ranked_by_primary_metric_then_cv_then_name(tmp_path):
     rows = lb.collect(paths, ["a", "b", "c", "d"], "f1")
     assert [r["model"] for r in rows] == ["b", "c", "d", "a"]
     assert [r["rank"] for r in rows] == [1, 2, 3, 4]
+
+
+def test_a_loss_ranks_lowest_first(tmp_path):
+    paths = _results(tmp_path, {"a": (0.4, 0.5), "b": (0.3, 0.5), "c": (0.5, 0.4)})
+    rows = lb.collect(paths, ["a", "b", "c"], "log_loss")
+    assert [r["model"] for r in rows] == ["b", "a", "c"]
 
 
 def test_csv_round_trip_and_markdown(tmp_path):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from tabflow import notify
 
 from .e2e import Receiver, free_port
@@ -46,7 +44,7 @@ def test_failure_without_a_failed_job_shows_the_main_log(tmp_path):
 
 
 def test_urls_come_from_config_and_environment(monkeypatch):
-    cfg = SimpleNamespace(notify=SimpleNamespace(urls=["json://a/x"]))
+    cfg = ["json://a/x"]
     monkeypatch.setenv("APPRISE_URLS", "json://b/y, ntfy://topic json://a/x")
     assert notify.urls(cfg) == ["json://a/x", "json://b/y", "ntfy://topic"]
     monkeypatch.delenv("APPRISE_URLS")

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 
-from tabflow.tracking import close_abandoned
+from tabflow.tracking.workflow_run import close_abandoned
 
 
 def test_runs_of_a_dead_workflow_on_this_host_are_marked_killed(tmp_path):

@@ -412,11 +412,16 @@ def test_notification_secrets_appear_nowhere(project):
 def test_scripts_run_by_hand_with_argv_overrides(project):
     model_file = project.path / "results/models/lr.joblib"
     before = model_file.stat().st_mtime_ns
-    project.run("python", "workflow/scripts/train.py", "model=lr", "model.params.C=0.5")
+    project.run("python", "workflow/scripts/stage.py", "train", "model=lr", "model.params.C=0.5")
     assert model_file.stat().st_mtime_ns != before
     assert joblib.load(model_file).named_steps["estimator"].C == 0.5
     bad = project.run(
-        "python", "workflow/scripts/train.py", "model=lr", "training.test_size=2", check=False
+        "python",
+        "workflow/scripts/stage.py",
+        "train",
+        "model=lr",
+        "training.test_size=2",
+        check=False,
     )
     assert bad.returncode == 1
     lines = bad.stderr.strip().splitlines()

@@ -1,5 +1,6 @@
 """`tabflow` command line: small helpers around the workflow.
 
+tabflow run STAGE [model=NAME] [overrides...]  run one stage by hand (preprocess, train, ...)
 tabflow leaderboard [overrides...]         print results/leaderboard.csv as a table
 tabflow config [overrides...]              print the composed, validated config
 tabflow track                              dvc add results/ + dvc push (data and results)
@@ -13,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tabflow.config import ConfigError, compose_config
+from tabflow.errors import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("leaderboard", "config", "track"):
         cmd = sub.add_parser(name)
         cmd.add_argument("overrides", nargs="*", help="Hydra overrides")
+    run = sub.add_parser("run")
+    run.add_argument("stage")
+    run.add_argument("overrides", nargs="*", help="model=NAME and Hydra overrides")
     rep = sub.add_parser("reproduce")
     rep.add_argument("run_id")
     rep.add_argument("overrides", nargs="*", help="Hydra overrides")
@@ -36,7 +40,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _config(args: argparse.Namespace):
+    from tabflow.config import compose_config
+
     return compose_config(args.overrides, require_model=False)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """One stage by hand, with the whole composed config (a job gets only its rule's keys)."""
+    from tabflow.config import compose_config, model_override, resolved
+    from tabflow.plan import available_models
+    from tabflow.runner import execute
+    from tabflow.stages import STAGES, Declared, Job
+
+    if args.stage not in STAGES:
+        raise ConfigError(f"unknown stage {args.stage!r}: one of {', '.join(STAGES)}")
+    per_model = STAGES[args.stage].per_model
+    cfg = compose_config(args.overrides, require_model=per_model)
+    job = Job(
+        cfg=Declared(resolved(cfg), rule=None),
+        model=model_override(args.overrides) if per_model else None,
+        models=() if per_model else tuple(available_models()),
+    )
+    execute(args.stage, job)
+    return 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -86,6 +112,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "run": cmd_run,
     "config": cmd_config,
     "leaderboard": cmd_leaderboard,
     "track": cmd_track,

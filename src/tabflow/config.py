@@ -7,7 +7,6 @@ the file it comes from and the fix.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,11 +15,8 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-CONFIG_DIR_ENV = "TABFLOW_CONFIG_DIR"
-
-
-class ConfigError(ValueError):
-    """A config that cannot be used; the message is one line that names key, file and fix."""
+from tabflow.errors import ConfigError
+from tabflow.plan import available_models, config_dir, split_overrides
 
 
 @dataclass
@@ -45,6 +41,8 @@ class DataConfig:
             raise _range("data.raw_path", self.raw_path, "a path to a CSV file")
         if not str(self.target_col).strip():
             raise _range("data.target_col", self.target_col, "a column name")
+        from tabflow.data import parse_rule
+
         if self.positive_when.strip() and parse_rule(self.positive_when) is None:
             raise _range(
                 "data.positive_when",
@@ -53,15 +51,6 @@ class DataConfig:
             )
         if self.id_col is not None and self.id_col == self.target_col:
             raise _range("data.id_col", self.id_col, "a column other than data.target_col")
-
-
-_RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
-
-
-def parse_rule(rule: str) -> tuple[str, float] | None:
-    """'> 0' -> ('>', 0.0); None if the rule is not `<op> <number>`."""
-    m = _RULE.match(rule)
-    return (m.group(1), float(m.group(2))) if m else None
 
 
 @dataclass
@@ -113,12 +102,14 @@ class EvaluationConfig:
     calibration_bins: int = 5
 
     def __post_init__(self) -> None:
-        from tabflow.evaluate import METRICS
+        from tabflow.metrics import METRICS
 
         if not 2 <= self.cv_folds <= 50:
             raise _range("evaluation.cv_folds", self.cv_folds, "an integer from 2 to 50")
         if self.primary_metric not in METRICS:
-            raise _range("evaluation.primary_metric", self.primary_metric, f"one of {METRICS}")
+            raise _range(
+                "evaluation.primary_metric", self.primary_metric, f"one of {', '.join(METRICS)}"
+            )
         if not 1 <= self.permutation_repeats <= 1000:
             raise _range(
                 "evaluation.permutation_repeats", self.permutation_repeats, "from 1 to 1000"
@@ -181,33 +172,6 @@ def _register_schema() -> None:
     ConfigStore.instance().store(name="schema", node=Config)
 
 
-def config_dir() -> Path:
-    """Absolute path of the `configs/` folder: $TABFLOW_CONFIG_DIR, else ./configs."""
-    path = Path(os.environ.get(CONFIG_DIR_ENV, "configs")).resolve()
-    if not (path / "config.yaml").is_file():
-        raise ConfigError(
-            f"{path / 'config.yaml'} not found: run from the project root "
-            f"or set {CONFIG_DIR_ENV} to the configs folder"
-        )
-    return path
-
-
-def available_models(cfg_dir: Path | None = None) -> list[str]:
-    """Model names: the YAML files in configs/model/, sorted."""
-    return sorted(p.stem for p in ((cfg_dir or config_dir()) / "model").glob("*.yaml"))
-
-
-def split_overrides(overrides: str | Sequence[str] | None) -> list[str]:
-    """Accept a space-separated string (Snakemake --config) or a list (argv)."""
-    if overrides is None:
-        return []
-    if isinstance(overrides, str):
-        import shlex
-
-        return shlex.split(overrides)
-    return [str(o) for o in overrides]
-
-
 def model_override(overrides: Sequence[str]) -> str | None:
     """The value of a `model=<name>` override, if any."""
     return next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), None)
@@ -261,6 +225,11 @@ def compose_configs(overrides: Sequence[str], models: Sequence[str]) -> dict[str
             out[model] = cfg
     GlobalHydra.instance().clear()
     return out
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """A composed config as plain, resolved dicts and lists."""
+    return OmegaConf.to_container(cfg, resolve=True)
 
 
 def validate(cfg: DictConfig, model: str) -> None:

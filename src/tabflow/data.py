@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,21 @@ from tabflow.validate import check_split, check_table
 
 log = logging.getLogger(__name__)
 
+_RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def parse_rule(rule: str) -> tuple[str, float] | None:
+    """data.positive_when: '> 0' -> ('>', 0.0); None if the rule is not `<op> <number>`."""
+    m = _RULE.match(rule)
+    return (m.group(1), float(m.group(2))) if m else None
+
 
 def load_raw(data_cfg: Any) -> pd.DataFrame:
     """Read the CSV named by data.raw_path, marking the configured missing-value codes."""
     path = Path(data_cfg.raw_path)
     if problem := data_file_problem(path):
         raise DataError(problem)
-    markers = [str(v) for v in data_cfg.get("na_markers", [])]
+    markers = [str(v) for v in data_cfg.na_markers]
     na_values = {col: [str(v) for v in vals] for col, vals in data_cfg.na_values.items()}
     try:
         header = list(pd.read_csv(path, nrows=0).columns) if markers else []
@@ -37,7 +46,7 @@ def load_raw(data_cfg: Any) -> pd.DataFrame:
             f"{path}: target column {target!r} (data.target_col) not found; "
             f"columns are: {', '.join(map(str, df.columns))}"
         )
-    id_col = data_cfg.get("id_col")
+    id_col = data_cfg.id_col
     if id_col:
         if id_col not in df.columns:
             raise DataError(
@@ -68,7 +77,7 @@ def encode_target(df: pd.DataFrame, data_cfg: Any, source: str) -> pd.DataFrame:
     values = df[target].dropna().unique()
     if df[target].isna().any():
         raise DataError(f"{source}: target column {target!r} has missing values; drop those rows")
-    rule = str(data_cfg.get("positive_when") or "").strip()
+    rule = str(data_cfg.positive_when or "").strip()
     if rule:
         return _binarize(df, target, rule, source)
     if len(values) != 2:
@@ -92,8 +101,6 @@ def encode_target(df: pd.DataFrame, data_cfg: Any, source: str) -> pd.DataFrame:
 
 def _binarize(df: pd.DataFrame, target: str, rule: str, source: str) -> pd.DataFrame:
     import operator
-
-    from tabflow.config import parse_rule
 
     ops = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
     ops.update({"==": operator.eq, "!=": operator.ne})

@@ -1,8 +1,12 @@
-"""Errors that end a stage with one clear line (no traceback). Import-light on purpose."""
+"""Errors that end a run with one clear line (no traceback). Import-light on purpose."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message is one line that names key, file and fix."""
 
 
 class DataError(ValueError):

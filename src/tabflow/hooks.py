@@ -6,6 +6,7 @@ success: save the job records next to the results, close the parent run with the
 error:   the same records; the parent run and any child a killed job left RUNNING become
          FAILED; print and send which rule failed with the tail of its log.
 Nothing here can turn a finished run into a failed one: problems are printed as warnings.
+Everything heavy is imported inside the handlers: a no-op Snakemake start runs none.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tabflow import notify, provenance, tracking
-from tabflow.runner import skip_exit_gc
-from tabflow.workflow import Plan
+from tabflow.plan import Plan
 
 
 def _warn_on_error(what: str, step: Callable[[], Any]) -> Any:
@@ -33,32 +32,44 @@ def _warn_on_error(what: str, step: Callable[[], Any]) -> Any:
 class Hooks:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.cfg = plan.configs[plan.models[0]]
-        self.invocation = tracking.Invocation(self.cfg, plan.paths, plan.models)
+        self.cfg = plan.cfg()
+        self.invocation: Any = None
 
     def start(self) -> None:
+        from tabflow.tracking.workflow_run import Invocation
+
+        self.invocation = Invocation(self.cfg, self.plan.paths, self.plan.models)
         self.invocation.start()
 
     def success(self, log: Sequence[str]) -> None:
+        from tabflow import notify, provenance
+        from tabflow.runner import skip_exit_gc
+        from tabflow.tracking.store import tracking_uri
+
         provenance.save(self.plan.paths.results_dir)
         rows = self._fresh_leaderboard()
-        _warn_on_error(
-            "closing the MLflow workflow run", lambda: self.invocation.finish(True, rows)
-        )
+        if self.invocation is not None:
+            _warn_on_error(
+                "closing the MLflow workflow run", lambda: self.invocation.finish(True, rows)
+            )
         title, body = notify.success_message(
             rows,
-            tracking.tracking_uri(self.cfg),
+            tracking_uri(self.cfg),
             str(self.cfg.mlflow.experiment_name),
-            self.invocation.run_id,
+            self.invocation.run_id if self.invocation is not None else None,
         )
-        notify.announce(title, body, notify.urls(self.cfg))
+        notify.announce(title, body, notify.urls(self.plan.notify_urls))
         skip_exit_gc()
 
     def error(self, log: Sequence[str]) -> None:
+        from tabflow import notify, provenance
+        from tabflow.runner import skip_exit_gc
+
         provenance.save(self.plan.paths.results_dir)
-        _warn_on_error("marking the MLflow runs FAILED", lambda: self.invocation.finish(False))
+        if self.invocation is not None:
+            _warn_on_error("marking the MLflow runs FAILED", lambda: self.invocation.finish(False))
         title, body = notify.failure_message(log)
-        notify.announce(title, body, notify.urls(self.cfg), failure=True)
+        notify.announce(title, body, notify.urls(self.plan.notify_urls), failure=True)
         skip_exit_gc()
 
     def _fresh_leaderboard(self) -> list[dict[str, Any]]:
@@ -66,6 +77,7 @@ class Hooks:
         from tabflow.leaderboard import read_csv
 
         board = Path(self.plan.paths.leaderboard_csv)
-        if not board.is_file() or board.stat().st_mtime < self.invocation.started:
+        started = self.invocation.started if self.invocation is not None else 0.0
+        if not board.is_file() or board.stat().st_mtime < started:
             return []
         return read_csv(board)

@@ -7,23 +7,17 @@ import html
 from pathlib import Path
 from typing import Any
 
-from tabflow.evaluate import METRICS
 from tabflow.io import read_json
+from tabflow.metrics import CV_STATS, METRICS, better_first, cv_key, ordered
 from tabflow.paths import Paths
 
 Row = dict[str, Any]
 
 
-def _ordered(metric: str) -> list[str]:
-    """The metric names, the ranking one first."""
-    return [metric, *(m for m in METRICS if m != metric)]
-
-
 def columns(metric: str) -> list[str]:
     """CSV columns: rank, model, the test metrics (primary first), then mean/std of the CV."""
-    ordered = _ordered(metric)
-    cv = [f"cv_{m}_{stat}" for m in ordered for stat in ("mean", "std")]
-    return ["rank", "model", *ordered, *cv, "cv_folds"]
+    names = ordered(metric)
+    return ["rank", "model", *names, *(cv_key(m, s) for m in names for s in CV_STATS), "cv_folds"]
 
 
 def collect(paths: Paths, models: list[str], metric: str) -> list[Row]:
@@ -34,11 +28,14 @@ def collect(paths: Paths, models: list[str], metric: str) -> list[Row]:
         cv = read_json(paths.cv(model))
         row: Row = {"model": model, **{m: float(test[m]) for m in METRICS}}
         for m in METRICS:
-            row[f"cv_{m}_mean"] = float(cv[m]["mean"])
-            row[f"cv_{m}_std"] = float(cv[m]["std"])
+            for stat in CV_STATS:
+                row[cv_key(m, stat)] = float(cv[m][stat])
         row["cv_folds"] = int(cv["folds"])
         rows.append(row)
-    rows.sort(key=lambda r: (-r[metric], -r[f"cv_{metric}_mean"], r["model"]))
+    mean = cv_key(metric, "mean")
+    rows.sort(
+        key=lambda r: (better_first(metric, r[metric]), better_first(metric, r[mean]), r["model"])
+    )
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
@@ -70,16 +67,20 @@ def primary_metric(rows: list[Row]) -> str:
     return next(k for k in rows[0] if k in METRICS)
 
 
+def cv_text(row: Row, metric: str) -> str:
+    """'0.8812 ± 0.0301': a row's CV mean and std of a metric."""
+    return f"{row[cv_key(metric, 'mean')]:.4f} ± {row[cv_key(metric, 'std')]:.4f}"
+
+
 def _cells(row: Row, metric: str) -> list[str]:
-    ordered = _ordered(metric)
-    test = [f"{row[m]:.4f}" for m in ordered]
-    cv = [f"{row[f'cv_{m}_mean']:.4f} ± {row[f'cv_{m}_std']:.4f}" for m in ordered]
-    return [str(row["rank"]), str(row["model"]), *test, *cv]
+    names = ordered(metric)
+    test = [f"{row[m]:.4f}" for m in names]
+    return [str(row["rank"]), str(row["model"]), *test, *(cv_text(row, m) for m in names)]
 
 
 def _header(metric: str, folds: int) -> list[str]:
-    ordered = _ordered(metric)
-    return ["rank", "model", *ordered, *(f"CV{folds} {m}" for m in ordered)]
+    names = ordered(metric)
+    return ["rank", "model", *names, *(f"CV{folds} {m}" for m in names)]
 
 
 def to_markdown(rows: list[Row], metric: str) -> str:
@@ -95,8 +96,7 @@ def to_markdown(rows: list[Row], metric: str) -> str:
     lines += [
         "",
         f"Best model: **{rows[0]['model']}** ({metric} {rows[0][metric]:.4f} on the test split, "
-        f"{rows[0][f'cv_{metric}_mean']:.4f} ± {rows[0][f'cv_{metric}_std']:.4f} "
-        f"in {folds}-fold CV on the training part).",
+        f"{cv_text(rows[0], metric)} in {folds}-fold CV on the training part).",
         "",
     ]
     return "\n".join(lines)
@@ -132,12 +132,12 @@ def format_table(rows: list[Row]) -> str:
         return "no results yet: run `snakemake -j 3` first"
     metric = primary_metric(rows)
     folds = int(rows[0].get("cv_folds", 0))
-    ordered = _ordered(metric)
-    header = ["model", *ordered, f"cv_{metric}"]
+    names = ordered(metric)
+    header = ["model", *names, f"cv_{metric}"]
     lines = ["  ".join(f"{h:>10}" for h in header)]
     for row in rows:
-        cells = [f"{row['model']:>10}", *(f"{row[m]:10.4f}" for m in ordered)]
-        cells.append(f"{row[f'cv_{metric}_mean']:.3f}±{row[f'cv_{metric}_std']:.3f}")
+        cells = [f"{row['model']:>10}", *(f"{row[m]:10.4f}" for m in names)]
+        cells.append(f"{row[cv_key(metric, 'mean')]:.3f}±{row[cv_key(metric, 'std')]:.3f}")
         lines.append("  ".join(cells))
     lines.append(f"best by {metric}: {rows[0]['model']}" + (f" ({folds}-fold CV)" if folds else ""))
     return "\n".join(lines)

@@ -63,8 +63,11 @@ def build_pipeline(
         ],
         verbose_feature_names_out=False,
     )
+    from tabflow.stages import Declared
+
     cls = estimator_class(model_cfg["_target_"])
-    params = dict(model_cfg["params"])
+    params = model_cfg["params"]
+    params = params.to_dict() if isinstance(params, Declared) else dict(params)
     if n_jobs > 1 and "n_jobs" in cls().get_params() and "n_jobs" not in params:
         params["n_jobs"] = n_jobs  # the rule's `threads`
     try:

@@ -18,11 +18,11 @@ ENV = "APPRISE_URLS"
 LOG_TAIL_LINES = 20
 
 
-def urls(cfg: Any) -> list[str]:
-    """The configured URLs, then those in $APPRISE_URLS (space or comma separated)."""
-    configured = [str(u) for u in cfg.notify.urls]
+def urls(configured: Sequence[str]) -> list[str]:
+    """The configured URLs (notify.urls), then those in $APPRISE_URLS (space or comma
+    separated)."""
     from_env = [u for u in re.split(r"[\s,]+", os.environ.get(ENV, "")) if u]
-    return list(dict.fromkeys([*configured, *from_env]))
+    return list(dict.fromkeys([*map(str, configured), *from_env]))
 
 
 def send(title: str, body: str, targets: Sequence[str], failure: bool = False) -> list[str]:
@@ -59,15 +59,15 @@ def success_message(
     rows: list[dict[str, Any]], tracking_uri: str, experiment: str, parent_run_id: str | None
 ) -> tuple[str, str]:
     """(title, body) of the summary: the best model, the leaderboard, where to look next."""
-    from tabflow.evaluate import METRICS
-    from tabflow.leaderboard import format_table, primary_metric
+    from tabflow.leaderboard import cv_text, format_table, primary_metric
+    from tabflow.metrics import METRICS
 
     if not rows:
         return "tabflow: workflow finished", "no leaderboard was made in this run"
     metric = primary_metric(rows)
     best = rows[0]
     scores = ", ".join(f"{m} {best[m]:.4f}" for m in METRICS)
-    cv = f"{best[f'cv_{metric}_mean']:.4f} ± {best[f'cv_{metric}_std']:.4f}"
+    cv = cv_text(best, metric)
     where = f"MLflow: experiment '{experiment}' at {_safe_uri(tracking_uri)}"
     if parent_run_id:
         where += f", workflow run {parent_run_id}"

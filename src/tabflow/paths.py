@@ -1,6 +1,7 @@
-"""Every file the pipeline reads or writes, derived from the composed config.
+"""Every file the pipeline writes, under `paths.results_dir`.
 
-The Snakefile and the scripts both call these, so no path is written twice.
+The rules and the stages both call these, so no path is written twice. (The input CSV is
+`data.raw_path`; the figures' file names are in tabflow.plots.PLOTS.)
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from typing import Any
 class Paths:
     """Paths relative to the project root (the working directory)."""
 
-    raw_data: str
     results_dir: str
 
     @classmethod
     def from_config(cls, cfg: Any) -> Paths:
-        return cls(raw_data=str(cfg.data.raw_path), results_dir=str(cfg.paths.results_dir))
+        return cls(results_dir=str(cfg.paths.results_dir))
 
     def _r(self, *parts: str) -> str:
         return str(Path(self.results_dir, *parts))
@@ -48,7 +48,7 @@ class Paths:
         """The MLflow parent run of the workflow invocation in progress (removed at its end)."""
         return self._r(".mlflow-parent.json")
 
-    # per model
+    # train
     def model_file(self, model: str) -> str:
         return self._r("models", f"{model}.joblib")
 
@@ -59,46 +59,25 @@ class Paths:
         """Cross-validated metrics on the training part (mean and std over the folds)."""
         return self._r("cv", f"{model}.json")
 
-    @property
-    def metrics_dir(self) -> str:
-        return self._r("metrics")
-
+    # evaluate
     def metrics(self, model: str) -> str:
-        return str(Path(self.metrics_dir, f"{model}.json"))
+        return self._r("metrics", f"{model}.json")
 
     def predictions(self, model: str) -> str:
         return self._r("predictions", f"{model}.csv")
-
-    def roc_plot(self, model: str) -> str:
-        return self._r("plots", model, "roc_curve.png")
-
-    def confusion_plot(self, model: str) -> str:
-        return self._r("plots", model, "confusion_matrix.png")
-
-    def pr_plot(self, model: str) -> str:
-        return self._r("plots", model, "precision_recall.png")
-
-    def calibration_plot(self, model: str) -> str:
-        return self._r("plots", model, "calibration.png")
-
-    def importance_plot(self, model: str) -> str:
-        return self._r("plots", model, "permutation_importance.png")
 
     def importance(self, model: str) -> str:
         """Permutation feature importance on the test split, one row per raw feature."""
         return self._r("importance", f"{model}.csv")
 
-    def plots(self, model: str) -> dict[str, str]:
-        """Every figure of a model, by name."""
-        return {
-            "roc": self.roc_plot(model),
-            "precision_recall": self.pr_plot(model),
-            "confusion": self.confusion_plot(model),
-            "calibration": self.calibration_plot(model),
-            "importance": self.importance_plot(model),
-        }
+    def plot(self, model: str, file: str) -> str:
+        """A figure of a model (file names: tabflow.plots.PLOTS)."""
+        return self._r("plots", model, file)
 
-    # all models
+    def mlflow_run(self, model: str) -> str:
+        return self._r("mlflow", f"{model}.json")
+
+    # leaderboard
     @property
     def leaderboard_csv(self) -> str:
         return self._r("leaderboard.csv")
@@ -111,9 +90,6 @@ class Paths:
     def leaderboard_html(self) -> str:
         """The leaderboard as the Snakemake report shows it."""
         return self._r("leaderboard.html")
-
-    def mlflow_run(self, model: str) -> str:
-        return self._r("mlflow", f"{model}.json")
 
     def log(self, rule: str, model: str | None = None) -> str:
         return self._r("logs", rule, f"{model}.log" if model else f"{rule}.log")

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
-from tabflow import tracking
-from tabflow.config import Config, ConfigError, compose_config, validate
-from tabflow.evaluate import METRICS
+from tabflow import context
+from tabflow.errors import ConfigError
+from tabflow.metrics import METRICS
 from tabflow.paths import Paths
+from tabflow.stages import Declared
+from tabflow.tracking.model_run import flat_params
+from tabflow.tracking.store import tracking_uri
 
 SCRATCH = ".reproduce"
 
@@ -42,14 +43,19 @@ class Report:
         return out
 
 
-def logged_config(run: Any, client: Any) -> DictConfig:
+def logged_config(run: Any, client: Any) -> dict[str, Any]:
     """The full resolved config a run logged as config.yaml, checked against the schema."""
     import yaml
+    from omegaconf import OmegaConf
+
+    from tabflow.config import Config, resolved, validate
 
     local = client.download_artifacts(run.info.run_id, "config.yaml")
     cfg = OmegaConf.merge(OmegaConf.structured(Config), yaml.safe_load(Path(local).read_text()))
     validate(cfg, run.data.tags.get("model", "?"))
-    return cfg
+    out = resolved(cfg)
+    out.pop("notify", None)
+    return out
 
 
 def reproduce(run_id: str, overrides: list[str] | None = None) -> Report:
@@ -60,45 +66,50 @@ def reproduce(run_id: str, overrides: list[str] | None = None) -> Report:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from tabflow import stages
+    from tabflow.config import compose_config
+    from tabflow.stages import Job
+    from tabflow.stages.evaluate import score
+    from tabflow.stages.preprocess import run as preprocess
+    from tabflow.stages.train import fit
 
     current = compose_config(overrides or [], require_model=False)
-    client = MlflowClient(tracking_uri=tracking.tracking_uri(current))
+    client = MlflowClient(tracking_uri=tracking_uri(current))
     try:
         run = client.get_run(run_id)
     except MlflowException as err:
         raise ConfigError(
-            f"run {run_id!r} not found in {tracking.tracking_uri(current)}: "
-            f"{str(err).splitlines()[0]}"
+            f"run {run_id!r} not found in {tracking_uri(current)}: {str(err).splitlines()[0]}"
         ) from None
     model = run.data.tags["model"]
-    cfg = logged_config(run, client)
+    logged = logged_config(run, client)
     scratch = Path(Paths.from_config(current).results_dir) / SCRATCH / run_id
     shutil.rmtree(scratch, ignore_errors=True)
-    cfg.paths.results_dir = str(scratch)
+    cfg = Declared({**logged, "paths": {"results_dir": str(scratch)}}, rule=None)
     try:
-        stages.preprocess(cfg)
-        stages.train(cfg, model, cross_validate=False)  # the test-split metrics suffice
-        *_, rerun = stages.score(cfg, model)
+        preprocess(Job(cfg))
+        fit(cfg, model, cross_validate=False)  # the test-split metrics suffice
+        *_, rerun = score(cfg, model)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    logged = {k: run.data.metrics[k] for k in METRICS if k in run.data.metrics}
-    report = Report(run_id, model, logged, rerun)
+    scores = {k: run.data.metrics[k] for k in METRICS if k in run.data.metrics}
+    report = Report(run_id, model, scores, rerun)
     report.differences = differences(run, cfg, model, overrides or [])
     return report
 
 
-def differences(run: Any, cfg: DictConfig, model: str, overrides: list[str]) -> dict[str, str]:
+def differences(run: Any, cfg: Declared, model: str, overrides: list[str]) -> dict[str, str]:
     """What differs between the run's recorded context and the current one."""
+    from tabflow.config import compose_config, resolved
+
     tags = run.data.tags
-    now = {**tracking.git_info(), **tracking.versions()}
+    now = {**context.git_info(), **context.versions()}
     out: dict[str, str] = {}
     if tags.get("git_commit") != now["git_commit"]:
         out["commit"] = f"run {tags.get('git_commit')}, now {now['git_commit']}"
     if tags.get("git_dirty") == "true" or now["git_dirty"] == "true":
         out["dirty tree"] = f"run {tags.get('git_dirty')}, now {now['git_dirty']}"
     data_path = Path(cfg.data.raw_path)
-    data_now = tracking.file_md5(data_path) if data_path.is_file() else "missing"
+    data_now = context.file_md5(data_path) if data_path.is_file() else "missing"
     if tags.get("data_file_md5") != data_now:
         out["data"] = f"{data_path}: run md5 {tags.get('data_file_md5')}, now {data_now}"
     try:
@@ -106,7 +117,7 @@ def differences(run: Any, cfg: DictConfig, model: str, overrides: list[str]) -> 
     except ConfigError as err:
         out["config"] = f"current configs/ do not compose: {err}"
     else:
-        flat_now, flat_run = tracking.flat_params(composed), tracking.flat_params(cfg)
+        flat_now, flat_run = flat_params(resolved(composed)), flat_params(cfg)
         flat_run["paths.results_dir"] = flat_now["paths.results_dir"]
         changed = sorted(
             k for k in flat_now.keys() | flat_run.keys() if flat_now.get(k) != flat_run.get(k)

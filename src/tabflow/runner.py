@@ -1,8 +1,9 @@
-"""Entry point shared by the thin scripts in workflow/scripts/.
+"""Runs one stage in this process: as a Snakemake job (`run_job`, from the script
+workflow/scripts/stage.py), or by hand (`tabflow run`, which composes the config first).
 
-Under Snakemake a script gets the `snakemake` object; run by hand it gets argv:
-    python workflow/scripts/train.py model=lr training.test_size=0.3
-Either way it composes configs/ with the same overrides and calls one stage.
+A job's config is its rule's `params.config`, nothing else (see tabflow.stages). Any bad
+input ends the process with one line and exit 1; anything else keeps its traceback in the
+job's log, where Snakemake and the failure notification point.
 """
 
 from __future__ import annotations
@@ -13,9 +14,38 @@ import sys
 import time
 from typing import Any
 
-from tabflow.config import ConfigError, compose_config, model_override
+from tabflow.errors import ConfigError, DataError
+from tabflow.stages import STAGES, Declared, Job
 
-STAGES_WITH_MODEL = {"train", "evaluate"}
+
+def run_job(smk: Any) -> None:
+    """The job Snakemake hands to the script: the stage is the rule's name."""
+    stage = smk.rule
+    job = Job(
+        cfg=Declared(smk.params.config, stage),
+        model=dict(smk.wildcards).get("model"),
+        models=tuple(getattr(smk.params, "models", ())),
+        threads=int(smk.threads),
+    )
+    execute(stage, job, smk.log[0] if smk.log else None)
+
+
+def execute(stage: str, job: Job, log_file: str | None = None) -> None:
+    _setup_logging(log_file)
+    logger = logging.getLogger(f"tabflow.{stage}")
+    started = time.perf_counter()
+    try:
+        STAGES[stage].load()(job)
+        logger.info("%s", usage(started))
+        skip_exit_gc()
+    except (ConfigError, DataError) as err:
+        logger.error("%s", err)
+        sys.exit(1)
+    except Exception:
+        # Anything else is a bug or a bad hyperparameter value: keep the traceback in the
+        # job's log file too.
+        logger.exception("%s failed", stage)
+        sys.exit(1)
 
 
 def _setup_logging(log_file: str | None) -> None:
@@ -67,56 +97,3 @@ def _age(started: float) -> float:
         return uptime - ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return time.perf_counter() - started
-
-
-def run(stage: str, smk: Any | None = None, argv: list[str] | None = None) -> None:
-    """Compose the config and run `stage`; any bad input exits non-zero with one line."""
-    from tabflow import stages
-    from tabflow.errors import DataError
-
-    resolved: dict[str, Any] = {}
-    if smk is not None:
-        from tabflow.workflow import RESOLVED_KEY
-
-        resolved = dict(smk.config).get(RESOLVED_KEY) or {}
-        overrides = list(smk.params.overrides)
-        model = dict(smk.wildcards).get("model")
-        models = list(getattr(smk.params, "models", []))
-        threads = int(smk.threads)
-        log_file = smk.log[0] if smk.log else None
-    else:
-        overrides = list(sys.argv[1:] if argv is None else argv)
-        model, models, threads, log_file = None, [], 1, None
-    _setup_logging(log_file)
-    logger = logging.getLogger(f"tabflow.{stage}")
-    started = time.perf_counter()
-    try:
-        if resolved:  # composed and validated once by the Snakefile
-            from omegaconf import OmegaConf
-
-            cfg = OmegaConf.create(resolved[model or next(iter(resolved))])
-        else:
-            cfg = compose_config(overrides, model=model, require_model=stage in STAGES_WITH_MODEL)
-        model = model or model_override(overrides)
-        if stage == "preprocess":
-            stages.preprocess(cfg)
-        elif stage == "train":
-            stages.train(cfg, model, threads=threads)
-        elif stage == "evaluate":
-            stages.evaluate(cfg, model)
-        elif stage == "leaderboard":
-            from tabflow.config import available_models
-
-            stages.leaderboard(cfg, models or available_models())
-        else:
-            raise ValueError(f"unknown stage {stage!r}")
-        logger.info("%s", usage(started))
-        skip_exit_gc()
-    except (ConfigError, DataError) as err:
-        logger.error("%s", err)
-        sys.exit(1)
-    except Exception:
-        # Anything else is a bug or a bad hyperparameter value: keep the traceback in the
-        # job's log file too, where Snakemake (and the failure notification) points.
-        logger.exception("%s failed", stage)
-        sys.exit(1)

@@ -1,24 +1,25 @@
-# Composes configs/ (Hydra) once, with the overrides given as --config overrides="...".
-# Everything below reads PLAN: the models, the paths, and per-rule config fingerprints.
+# The plan (configs/ composed with Hydra once, cached), and the two helpers every rule's
+# params use: config_of(...) lists the config keys the rule's jobs read (their only config,
+# and the rule's rerun triggers); code_of(stage) the package modules its jobs import.
 
 import sys
 
+from tabflow import plan as tabflow_plan
 from tabflow import provenance
-from tabflow.config import ConfigError
+from tabflow.errors import ConfigError, data_file_problem
+from tabflow.fingerprint import code_of
 from tabflow.hooks import Hooks
-from tabflow.errors import data_file_problem
-from tabflow.workflow import RESOLVED_KEY, make_plan
+from tabflow.plots import PLOTS
 
 try:
-    PLAN = make_plan(config.get("overrides"), config.get("models"), config.get("seeds"))
+    PLAN = tabflow_plan.load(config)
 except ConfigError as err:
     sys.exit(f"config error: {err}")
-if missing := data_file_problem(PLAN.paths.raw_data):
+if missing := data_file_problem(PLAN.cfg().data.raw_path):
     sys.exit(f"data error: {missing}")
 
 PATHS = PLAN.paths
-# The jobs read their resolved config from here instead of composing it again.
-config[RESOLVED_KEY] = PLAN.resolved()
+ENV = "../envs/tabflow.yaml"
 
 # After `dvc pull` into a fresh clone: give Snakemake back the job records of the
 # pulled results (only where the bytes match), so it reruns exactly what changed.
@@ -32,31 +33,17 @@ wildcard_constraints:
     model="|".join(PLAN.models),
 
 
-def all_outputs():
-    """The leaderboard, and every model's metrics, figures and MLflow run."""
-    outs = [PATHS.leaderboard_csv, PATHS.leaderboard_md, PATHS.leaderboard_html]
-    for model in PLAN.models:
-        outs += [
-            PATHS.metrics(model),
-            PATHS.mlflow_run(model),
-            *PATHS.plots(model).values(),
-        ]
-    return outs
+def config_of(*keys):
+    """The resolved values of these dotted config keys, for a rule's params (per model)."""
+    return lambda wildcards: PLAN.select(wildcards.get("model"), keys)
 
 
-def model_fingerprint(wildcards):
-    return PLAN.model_fingerprint(wildcards.model)
-
-
-def evaluate_fingerprint(wildcards):
-    return PLAN.evaluate_fingerprint(wildcards.model)
-
-
-def figure(name, title, caption):
-    """A model's figure, in the report under its model (category) and figure (subcategory)."""
+def figure(name):
+    """A model's figure (tabflow.plots.PLOTS), in the report under its model and title."""
+    title = PLOTS[name].title
     return report(
-        PATHS.plots("{model}")[name],
-        caption=f"../report/{caption}.rst",
+        PATHS.plot("{model}", PLOTS[name].file),
+        caption=f"../report/{name}.rst",
         category="{model}",
         subcategory=title,
         labels={"model": "{model}", "figure": title},

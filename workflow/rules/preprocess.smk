@@ -1,18 +1,20 @@
 rule preprocess:
     input:
-        PATHS.raw_data,
+        PLAN.cfg().data.raw_path,
     output:
         train=PATHS.train_data,
         test=PATHS.test_data,
         summary=PATHS.data_summary,
     log:
         PATHS.log("preprocess"),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     params:
-        overrides=PLAN.overrides,
-        config=PLAN.data_fingerprint(),
+        *code_of("preprocess"),
+        config=config_of("data", "training", "evaluation.cv_folds", "paths"),
     script:
-        "../scripts/preprocess.py"
+        "../scripts/stage.py"

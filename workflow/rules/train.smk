@@ -7,12 +7,21 @@ rule train:
         cv=PATHS.cv("{model}"),
     log:
         PATHS.log("train", "{model}"),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     params:
-        overrides=PLAN.overrides,
-        config=model_fingerprint,
+        *code_of("train"),
+        config=config_of(
+            "data.target_col",
+            "data.categorical_cols",
+            "training.random_state",
+            "model",
+            "evaluation.cv_folds",
+            "paths",
+        ),
     script:
-        "../scripts/train.py"
+        "../scripts/stage.py"

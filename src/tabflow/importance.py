@@ -1,0 +1,53 @@
+"""Permutation feature importance of a fitted model, for any metric of tabflow.metrics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tabflow.metrics import METRICS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def permutation_importance(
+    model: Any, X: pd.DataFrame, y: pd.Series, metric: str, repeats: int, seed: int
+) -> pd.DataFrame:
+    """How much `metric` worsens when one raw feature column is shuffled, most important first.
+
+    Same definition as sklearn.inspection.permutation_importance (a drop for a metric where
+    higher is better, a rise for a loss), but the `repeats` shuffled copies of a column are
+    scored with one predict call on the stacked rows: a 300-tree forest pays its per-call
+    overhead 13 times here instead of 130.
+    """
+    import numpy as np
+    import pandas as pd
+
+    spec = METRICS[metric]
+    sign = 1.0 if spec.greater_is_better else -1.0
+    y_true = np.asarray(y)
+    n = len(X)
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        return model.predict_proba(frame)[:, 1] if spec.uses_scores else model.predict(frame)
+
+    baseline = spec.score(y_true, predict(X))
+    rng = np.random.RandomState(seed)
+    means, stds = [], []
+    for column in X.columns:
+        stacked = pd.concat([X] * repeats, ignore_index=True)
+        values = X[column].to_numpy()
+        stacked[column] = np.concatenate([values[rng.permutation(n)] for _ in range(repeats)])
+        pred = predict(stacked)
+        worse = [
+            sign * (baseline - spec.score(y_true, pred[r * n : (r + 1) * n]))
+            for r in range(repeats)
+        ]
+        means.append(float(np.mean(worse)))
+        stds.append(float(np.std(worse)))
+    table = pd.DataFrame(
+        {"feature": list(X.columns), "importance_mean": means, "importance_std": stds}
+    )
+    return table.sort_values(
+        ["importance_mean", "feature"], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)

@@ -1,0 +1,95 @@
+"""The metrics, declared once: cross-validation, the test score, permutation importance,
+the leaderboard, MLflow and the notifications all read METRICS.
+
+Add a metric with one entry here (an `sklearn.metrics` function). Import-light: the
+Snakefile and the config schema read the names; sklearn loads only when scoring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Metric:
+    function: str  # a function of sklearn.metrics, called as function(y_true, y, **kwargs)
+    uses_scores: bool  # y is the positive class's probability (else: the predicted labels)
+    greater_is_better: bool = True
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def score(self, y_true: Any, y: Any) -> float:
+        from sklearn import metrics
+
+        return float(getattr(metrics, self.function)(y_true, y, **dict(self.kwargs)))
+
+    def scorer(self) -> Any:
+        """An sklearn scorer giving the raw value (for cross_validate)."""
+        from sklearn import metrics
+
+        method = "predict_proba" if self.uses_scores else "predict"
+        fn = getattr(metrics, self.function)
+        return metrics.make_scorer(fn, response_method=method, **dict(self.kwargs))
+
+
+_NO_WARNING = (("zero_division", 0),)
+METRICS: dict[str, Metric] = {
+    "accuracy": Metric("accuracy_score", uses_scores=False),
+    "precision": Metric("precision_score", uses_scores=False, kwargs=_NO_WARNING),
+    "recall": Metric("recall_score", uses_scores=False, kwargs=_NO_WARNING),
+    "f1": Metric("f1_score", uses_scores=False, kwargs=_NO_WARNING),
+    "roc_auc": Metric("roc_auc_score", uses_scores=True),
+    "average_precision": Metric("average_precision_score", uses_scores=True),
+    "log_loss": Metric("log_loss", uses_scores=True, greater_is_better=False),
+}
+CV_STATS = ("mean", "std")
+
+
+def cv_key(metric: str, stat: str) -> str:
+    """The name of a cross-validated estimate: cv_roc_auc_mean, cv_log_loss_std, ..."""
+    return f"cv_{metric}_{stat}"
+
+
+def cv_keys() -> list[str]:
+    return [cv_key(m, s) for m in METRICS for s in CV_STATS]
+
+
+def ordered(primary: str) -> list[str]:
+    """The metric names, the ranking one first."""
+    return [primary, *(m for m in METRICS if m != primary)]
+
+
+def better_first(metric: str, value: float) -> float:
+    """Sort key that puts the best value of `metric` first."""
+    return -value if METRICS[metric].greater_is_better else value
+
+
+def score_all(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
+    """Every metric of the positive class (label 1) from labels and probabilities."""
+    return {
+        name: m.score(y_true, y_score if m.uses_scores else y_pred) for name, m in METRICS.items()
+    }
+
+
+def cross_validate(
+    pipeline: Any, X: pd.DataFrame, y: pd.Series, folds: int, seed: int, n_jobs: int = 1
+) -> dict[str, Any]:
+    """Stratified k-fold CV of an unfitted pipeline: mean and std (ddof 0) of each metric."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import cross_validate as sk_cross_validate
+
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    scoring = {name: m.scorer() for name, m in METRICS.items()}
+    scores = sk_cross_validate(
+        pipeline, X, y, cv=cv, scoring=scoring, n_jobs=n_jobs, error_score="raise"
+    )
+    out: dict[str, Any] = {"folds": folds}
+    for name in METRICS:
+        values = np.asarray(scores[f"test_{name}"], dtype=float)
+        out[name] = {"mean": float(values.mean()), "std": float(values.std())}
+    return out

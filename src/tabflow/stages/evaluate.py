@@ -1,0 +1,99 @@
+"""Stage 'evaluate': score a trained model on the test split, draw its figures, log its run."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tabflow.io import read_json, write_json, write_with
+from tabflow.paths import Paths
+from tabflow.stages import Job
+
+log = logging.getLogger(__name__)
+
+
+def score(cfg: Any, model_name: str):
+    """Load the saved model, predict the test split: (model, X, y, y_pred, y_score, metrics)."""
+    import joblib
+    import pandas as pd
+
+    from tabflow.data import xy
+    from tabflow.metrics import score_all
+
+    paths = Paths.from_config(cfg)
+    model = joblib.load(paths.model_file(model_name))
+    X, y = xy(pd.read_parquet(paths.test_data), cfg.data.target_col)
+    y_pred = model.predict(X)
+    y_score = model.predict_proba(X)[:, 1]
+    return model, X, y, y_pred, y_score, score_all(y.to_numpy(), y_pred, y_score)
+
+
+def run(job: Job) -> dict[str, float]:
+    import pandas as pd
+
+    from tabflow.importance import permutation_importance
+    from tabflow.metrics import CV_STATS, METRICS, cv_key
+    from tabflow.plots import PLOTS, Evidence
+    from tabflow.tracking import model_run, store
+
+    cfg, name = job.cfg, job.model
+    assert name is not None
+    paths = Paths.from_config(cfg)
+    model, X, y, y_pred, y_score, metrics = score(cfg, name)
+    log.info("%s: %s", name, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+
+    evaluation = cfg.evaluation
+    metric = str(evaluation.primary_metric)
+    seed = int(cfg.training.random_state)
+    importance = permutation_importance(
+        model, X, y, metric, int(evaluation.permutation_repeats), seed
+    )
+    evidence = Evidence(
+        model=name,
+        y_true=y.to_numpy(),
+        y_pred=y_pred,
+        y_score=y_score,
+        importance=importance,
+        metric=metric,
+        calibration_bins=int(evaluation.calibration_bins),
+        labels=[str(cfg.data.negative_name), str(cfg.data.positive_name)],
+    )
+    plots = {key: paths.plot(name, plot.file) for key, plot in PLOTS.items()}
+    for key, plot in PLOTS.items():
+        write_with(plots[key], lambda p, draw=plot.draw: draw(evidence, p))
+    write_with(paths.importance(name), lambda p: importance.to_csv(p, index=False))
+    predictions = pd.DataFrame({"y_true": y, "y_pred": y_pred, "y_score": y_score})
+    write_with(paths.predictions(name), lambda p: predictions.to_csv(p, index=False))
+    write_json(paths.metrics(name), metrics)
+
+    backend = store.tracking_uri(cfg)  # before connect() may switch to the main's server
+    experiment_id, parent_run_id = store.connect(cfg, paths)
+    fit = read_json(paths.train_info(name))
+    cv = read_json(paths.cv(name))
+    cv_metrics = {cv_key(m, s): cv[m][s] for m in METRICS for s in CV_STATS}
+    run = model_run.log_model_run(
+        cfg,
+        name,
+        model,
+        {
+            **metrics,
+            **cv_metrics,
+            "fit_seconds": fit["fit_seconds"],
+            "n_train": fit["n_train"],
+            "n_test": len(X),
+        },
+        [
+            *(("plots", path) for path in plots.values()),
+            ("metrics", paths.metrics(name)),
+            ("metrics", paths.cv(name)),
+            ("metrics", paths.importance(name)),
+            ("data", paths.data_summary),
+        ],
+        input_example=X.head(5),
+        experiment_id=experiment_id,
+        parent_run_id=parent_run_id,
+        backend_uri=backend,
+    )
+    write_json(paths.mlflow_run(name), run)
+    log.info("%s: MLflow run %s (%s)", name, run["run_id"], run["model_uri"])
+    return metrics

@@ -1,0 +1,20 @@
+"""Stage 'preprocess': the raw CSV -> deduplicated, stratified train/test parquet + summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabflow.io import write_json, write_with
+from tabflow.paths import Paths
+from tabflow.stages import Job
+
+
+def run(job: Job) -> dict[str, Any]:
+    from tabflow.data import prepare
+
+    paths = Paths.from_config(job.cfg)
+    train, test, summary = prepare(job.cfg)
+    write_with(paths.train_data, lambda p: train.to_parquet(p, index=False))
+    write_with(paths.test_data, lambda p: test.to_parquet(p, index=False))
+    write_json(paths.data_summary, summary)
+    return summary

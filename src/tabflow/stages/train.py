@@ -1,0 +1,49 @@
+"""Stage 'train': cross-validate a model's pipeline on the training split, fit it, save it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from tabflow.io import write_json, write_with
+from tabflow.paths import Paths
+from tabflow.stages import Job
+
+log = logging.getLogger(__name__)
+
+
+def run(job: Job) -> None:
+    assert job.model is not None
+    fit(job.cfg, job.model, job.threads)
+
+
+def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True) -> None:
+    """Fit (and, unless told not to, first cross-validate) the model; write its files."""
+    import joblib
+    import pandas as pd
+
+    from tabflow import metrics
+    from tabflow.data import feature_columns, xy
+    from tabflow.models import build_pipeline
+
+    paths = Paths.from_config(cfg)
+    df = pd.read_parquet(paths.train_data)
+    numeric, categorical = feature_columns(df, cfg.data)
+    pipeline = build_pipeline(cfg.model, numeric, categorical, n_jobs=threads)
+    X, y = xy(df, cfg.data.target_col)
+    log.info("%s: training on %d rows x %d columns", model_name, X.shape[0], X.shape[1])
+    if cross_validate:
+        folds = int(cfg.evaluation.cv_folds)
+        seed = int(cfg.training.random_state)
+        cv = metrics.cross_validate(pipeline, X, y, folds, seed, n_jobs=threads)
+        shown = ", ".join(f"{m}={cv[m]['mean']:.4f}±{cv[m]['std']:.4f}" for m in metrics.METRICS)
+        log.info("%s: %d-fold CV on the training part: %s", model_name, folds, shown)
+        write_json(paths.cv(model_name), cv)
+    start = time.perf_counter()
+    pipeline.fit(X, y)
+    fit_seconds = time.perf_counter() - start
+    target = cfg.model._target_
+    log.info("%s: fitted %s on %d rows in %.2f s", model_name, target, len(X), fit_seconds)
+    write_with(paths.model_file(model_name), lambda p: joblib.dump(pipeline, p, compress=3))
+    write_json(paths.train_info(model_name), {"fit_seconds": fit_seconds, "n_train": len(X)})

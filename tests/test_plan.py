@@ -1,0 +1,55 @@
+"""The composed plan is cached under a digest of what composition reads."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tabflow import plan as tabflow_plan
+
+from .conftest import ROOT
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """A folder with a copy of configs/, as the working directory."""
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TABFLOW_CONFIG_DIR", raising=False)
+    return tmp_path
+
+
+def test_a_second_start_reads_the_plan_from_the_cache(project):
+    first = tabflow_plan.load({})
+    second = tabflow_plan.load({})
+    assert not first.from_cache and second.from_cache
+    assert second.configs == first.configs and second.models == first.models
+    assert len(list((project / ".snakemake/tabflow").glob("plan-*.json"))) == 1
+
+
+def test_any_change_to_what_composition_reads_composes_again(project):
+    tabflow_plan.load({})
+    rf = project / "configs/model/rf.yaml"
+    rf.write_text(rf.read_text().replace("n_estimators: 100", "n_estimators: 7"))
+    edited = tabflow_plan.load({})
+    assert not edited.from_cache
+    assert edited.configs["rf"]["model"]["params"]["n_estimators"] == 7
+    overridden = tabflow_plan.load({"overrides": "training.test_size=0.3"})
+    assert not overridden.from_cache
+    assert overridden.configs["lr"]["training"]["test_size"] == 0.3
+    assert not tabflow_plan.load({"models": ["lr"]}).from_cache
+    assert tabflow_plan.load({"models": ["lr"]}).from_cache
+
+
+def test_secrets_and_environment_lookups_are_never_cached(project, monkeypatch):
+    urls = {"overrides": "notify.urls=[json://host/SECRET-7]"}
+    assert tabflow_plan.load(urls).notify_urls == ["json://host/SECRET-7"]
+    assert not tabflow_plan.load(urls).from_cache
+    cache = project / ".snakemake/tabflow"
+    assert not any("SECRET-7" in p.read_text() for p in cache.glob("*")) if cache.is_dir() else True
+    training = project / "configs/training.yaml"
+    training.write_text(training.read_text() + "# ${oc.env:SEED}\n")
+    tabflow_plan.load({})
+    assert not tabflow_plan.load({}).from_cache
