@@ -1,5 +1,6 @@
 # make demo : virtual env (unless one is active) + install + dvc pull + snakemake -j 3 + leaderboard
 # make test : the test suite (unit + end-to-end on the real workflow)
+# make test-unit: the unit tests alone (under a minute)
 # make soak : twenty cold runs in a row (CI runs it after make test)
 # make bench: the pipeline against its alternatives (benchmarks/bench.py; QUICK=1: smoke)
 SHELL := /bin/bash
@@ -14,7 +15,7 @@ endif
 STAMP := $(BIN)../.tabflow-installed
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test soak bench lint format clean track
+.PHONY: install demo test test-unit soak bench lint format clean clean-mlflow-history track
 
 install: $(STAMP)
 
@@ -34,6 +35,9 @@ demo: install
 test: install
 	$(BIN)python -m pytest -v -ra --durations=15
 
+test-unit: install
+	$(BIN)python -m pytest -q -ra -m "not e2e"
+
 # The cold-run tests of make test with twenty cold runs instead of six (about 13 minutes).
 soak: install
 	TABFLOW_COLD_RUNS=20 $(BIN)python -m pytest -v -ra tests/test_reproducibility_e2e.py \
@@ -50,11 +54,18 @@ lint: install
 	$(BIN)ruff check .
 	$(BIN)ruff format --check .
 	$(BIN)snakefmt --check Snakefile workflow/rules
+	$(BIN)dvc pull -q
+	$(BIN)snakemake --lint
 
 format: install
 	$(BIN)ruff check --fix .
 	$(BIN)ruff format .
 	$(BIN)snakefmt Snakefile workflow/rules
 
+# What a run remade can be deleted; the MLflow history (every run ever logged) stays.
 clean:
-	rm -rf results mlflow.db mlruns .snakemake report.html
+	rm -rf results .snakemake report.html
+
+# Deletes the whole local MLflow history: mlflow.db and mlruns/.
+clean-mlflow-history:
+	rm -rf mlflow.db mlruns

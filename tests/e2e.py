@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +24,6 @@ class Project:
     env: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
     demo_output: str = ""
-    own_csv_overrides: str = ""  # set by the own-CSV test, reused by the failure test
 
     @classmethod
     def create(cls, dest: Path) -> Project:
@@ -55,9 +55,9 @@ class Project:
     ) -> subprocess.CompletedProcess:
         return self.run("snakemake", *args, check=check, env=env)
 
-    def planned_jobs(self, *args: str) -> set[tuple[str, str | None]]:
+    def planned_jobs(self, *args: str, env: dict | None = None) -> set[tuple[str, str | None]]:
         """(rule, model) of every job a dry run would execute, `all` excluded."""
-        res = self.snakemake("-j", "3", "-n", *args)
+        res = self.snakemake("-j", "3", "-n", *args, env=env)
         return parse_jobs(res.stdout + res.stderr)
 
     def read_json(self, rel: str) -> dict:
@@ -73,6 +73,33 @@ class Project:
     def clean(self) -> None:
         """Back to a fresh clone after `dvc pull`: no results, no MLflow, no metadata."""
         self.run("rm", "-rf", "results", "mlflow.db", "mlruns", ".snakemake")
+
+
+def fork(project: Project, dest: Path) -> Project:
+    """A copy of a project's whole state (git, DVC cache, results, Snakemake's records, the
+    MLflow store) for a test that changes it, so that tests run alone and in any order.
+
+    MLflow's sqlite store holds absolute artifact paths: the copy's are moved with it.
+    """
+    import sqlite3
+
+    shutil.copytree(project.path, dest, symlinks=True)
+    db = dest / "mlflow.db"
+    if db.exists():
+        old, new = str(project.path), str(dest)
+        with sqlite3.connect(db) as conn:
+            tables = [
+                t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            ]
+            for table in tables:
+                for _, column, kind, *_ in conn.execute(f'PRAGMA table_info("{table}")'):
+                    if kind.upper().startswith(("TEXT", "VARCHAR")):
+                        conn.execute(
+                            f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                            f'WHERE instr("{column}", ?) > 0',
+                            (old, new, old),
+                        )
+    return Project(dest, tool_env(dest.parent))
 
 
 def edit_file(path: Path, old: str, new: str) -> str:

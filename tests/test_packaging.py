@@ -14,6 +14,23 @@ def _name(spec: str) -> str:
     return re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
+def _conda_packages(path) -> dict[str, str]:
+    env = yaml.safe_load(path.read_text())
+    specs = [d for d in env["dependencies"] if isinstance(d, str)]
+    return {_name(s): s.replace(" ", "") for s in specs if _name(s) not in {"python", "pip"}}
+
+
+def test_the_rules_conda_environment_lists_the_same_packages():
+    """`--software-deployment-method conda` builds workflow/envs/tabflow.yaml for the jobs."""
+    jobs = ROOT / "workflow" / "envs" / "tabflow.yaml"
+    assert _conda_packages(jobs) == _conda_packages(ROOT / "environment.yml")
+    pip = next(d for d in yaml.safe_load(jobs.read_text())["dependencies"] if isinstance(d, dict))
+    assert pip == {"pip": ["-e ../.."]}, "conda runs pip in .snakemake/conda/: the project root"
+    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
+        text = smk.read_text()
+        assert text.count("conda:") == len(re.findall(r"(?m)^rule ", text)), smk
+
+
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     py_specs = project["dependencies"] + [

@@ -1,10 +1,10 @@
 """End to end: cold runs, bit-for-bit results, the DVC round trip, going back in time,
 reproducing an MLflow run, and DVC cache safety. Real snakemake, dvc and MLflow.
 
-Uses clone a of the session's `clones` (alternating cold runs in two fresh clones);
-the cold runs themselves cover the faults (a job killed), the cluster-generic executor
-and a shared tracking server;
-the tests run in file order and build on each other's state.
+Uses the session's `clones` (alternating cold runs in two fresh clones); the cold runs
+themselves cover the faults (a job killed), the cluster-generic executor and a shared
+tracking server. A test that changes a clone works on its own copy of clone a with its
+results tracked (`tracked`), so every test runs alone and in any order.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import BIN
-from .e2e import MODELS, N_COLD_RUNS, Project, edit_file, free_port, parse_jobs
+from .e2e import MODELS, N_COLD_RUNS, Project, edit_file, fork, free_port, parse_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -122,26 +122,27 @@ def test_cold_runs_in_separate_clones_are_bit_identical(clones):
         assert run.predictions == first.predictions, f"predictions of cold run {i} differ"
 
 
-@pytest.fixture(scope="module")
-def remote(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("dvc-remote")
-
-
-@pytest.fixture(scope="module")
-def a(clones, remote) -> Project:
-    """Clone a with a DVC remote shared with its own clones, committed."""
-    proj = clones.a
-    proj.run("dvc", "remote", "add", "-d", "-f", "shared", str(remote))
+@pytest.fixture
+def a(clones, tmp_path) -> Project:
+    """A copy of clone a after its cold run, with a DVC remote of its own (committed)."""
+    proj = fork(clones.a, tmp_path / "a")
+    proj.run("dvc", "remote", "add", "-d", "-f", "shared", str(tmp_path / "dvc-remote"))
     proj.run("git", "commit", "-q", "-am", "use a shared DVC remote")
     return proj
 
 
-def test_results_round_trip_through_dvc(a, tmp_path):
+@pytest.fixture
+def tracked(a) -> Project:
+    """That copy with its results tracked by DVC, pushed and committed (`tabflow track`)."""
     res = a.run("tabflow", "track")
     assert (a.path / "results.dvc").is_file(), res.stdout
     a.run("git", "add", "results.dvc", ".gitignore")
     a.run("git", "commit", "-q", "-m", "results of the cold run")
+    return a
 
+
+def test_results_round_trip_through_dvc(tracked, tmp_path):
+    a = tracked
     subprocess.run(["git", "clone", "-q", str(a.path), str(tmp_path / "c")], check=True)
     c = Project(tmp_path / "c", a.env)
     assert not (c.path / "results").exists() and not (c.path / ".snakemake").exists()
@@ -215,8 +216,9 @@ def _use_s3_remote(project: Project, url: str, bucket: str) -> None:
     project.run("dvc", "remote", "modify", "team", "endpointurl", url)
 
 
-def test_data_and_results_round_trip_through_an_s3_remote(a, s3, tmp_path):
+def test_data_and_results_round_trip_through_an_s3_remote(tracked, s3, tmp_path):
     """`dvc push` to an S3-compatible endpoint (moto), `dvc pull` into a fresh clone."""
+    a = tracked
     url, bucket, env, client = s3
     _use_s3_remote(a, url, bucket)
     a.run("dvc", "push", "-r", "team", env=env)
@@ -231,7 +233,8 @@ def test_data_and_results_round_trip_through_an_s3_remote(a, s3, tmp_path):
         assert tree_digest(d.path / folder) == tree_digest(a.path / folder), folder
 
 
-def test_back_in_time_restores_the_first_results(a):
+def test_back_in_time_restores_the_first_results(tracked):
+    a = tracked
     first_commit = a.run("git", "rev-parse", "HEAD").stdout.strip()
     first_results = tree_digest(a.path / "results")
     edit_file(a.path / "configs/model/rf.yaml", "n_estimators: 100", "n_estimators: 50")
@@ -271,7 +274,8 @@ def test_reproduce_an_mlflow_run(a):
     assert missing.stderr.strip().startswith(f"error: run '{'0' * 32}' not found")
 
 
-def test_dvc_cache_keeps_original_bytes_when_a_result_is_rewritten(a):
+def test_dvc_cache_keeps_original_bytes_when_a_result_is_rewritten(tracked):
+    a = tracked
     assert a.run("dvc", "config", "cache.type").stdout.strip() == "copy"
     metrics = a.path / "results/metrics/rf.json"
     original = metrics.read_bytes()

@@ -1,14 +1,17 @@
 """End to end: the real snakemake, dvc and MLflow on the real demo data, in a copy of the repo.
 
-The tests in this module share one project copy and run in file order: a cold run,
-then checks of its outputs, then reruns that change the state step by step.
+Tests that only read use clone b after its last cold run (see conftest.clones); a test
+that changes anything works on its own copy of that state (`forked`), so every test runs
+alone (`pytest -k NAME`) and in any order.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -18,11 +21,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from .conftest import BIN
 from .e2e import (
     MODELS,
     Project,
     Receiver,
     edit_file,
+    fork,
     free_port,
     parse_jobs,
     start_tracking_server,
@@ -311,20 +316,160 @@ def test_noop_rerun_has_nothing_to_do(project):
     assert parse_jobs(res.stdout + res.stderr) == set()
 
 
-def test_editing_data_or_training_yaml_reruns_everything(project):
-    everything = {("preprocess", None), ("leaderboard", None)} | {
-        (rule, m) for rule in ("train", "evaluate") for m in MODELS
-    }
-    for rel, old, new in [
-        ("configs/data.yaml", "positive_name: no disease", "positive_name: healthy"),
-        ("configs/training.yaml", "test_size: 0.2", "test_size: 0.25"),
+@pytest.fixture
+def forked(clones, tmp_path) -> Project:
+    """A copy of clone b's state after its cold run, for a test that changes it."""
+    return fork(clones.b, tmp_path / "p")
+
+
+EVERYTHING = {("preprocess", None), ("leaderboard", None)} | {
+    (rule, m) for rule in ("train", "evaluate") for m in MODELS
+}
+EVALUATE_ON = {("evaluate", m) for m in MODELS} | {("leaderboard", None)}
+
+
+def test_a_config_key_reruns_the_rules_that_declare_it(forked):
+    for rel, old, new, expected in [
+        ("configs/data.yaml", "positive_name: no disease", "positive_name: healthy", EVERYTHING),
+        ("configs/training.yaml", "test_size: 0.2", "test_size: 0.25", EVERYTHING),
+        ("configs/config.yaml", "calibration_bins: 5", "calibration_bins: 4", EVALUATE_ON),
+        ("configs/config.yaml", "experiment_name: heart", "experiment_name: my_heart", EVALUATE_ON),
+        ("configs/config.yaml", "urls: []", "urls: ['json://127.0.0.1:9/x']", set()),
     ]:
-        original = edit_file(project.path / rel, old, new)
+        original = edit_file(forked.path / rel, old, new)
         try:
-            assert project.planned_jobs() == everything, rel
+            assert forked.planned_jobs() == expected, (rel, new)
         finally:
-            (project.path / rel).write_text(original)
-    # Restored: the next test's real run shows that only what it edits reruns.
+            (forked.path / rel).write_text(original)
+
+
+# (file edited, the jobs that must rerun): modules by what imports them, then files no
+# job imports. Edits go to the copy's own package, which PYTHONPATH makes the one imported.
+CODE_EDITS = [
+    ("src/tabflow/plots.py", EVALUATE_ON),
+    ("src/tabflow/tracking/model_run.py", EVALUATE_ON),
+    ("src/tabflow/leaderboard.py", {("leaderboard", None)}),
+    ("src/tabflow/metrics.py", EVERYTHING - {("preprocess", None)}),
+    ("src/tabflow/models.py", EVERYTHING - {("preprocess", None)}),
+    ("src/tabflow/data.py", EVERYTHING),
+    ("src/tabflow/runner.py", EVERYTHING),
+    ("src/tabflow/notify.py", set()),
+    ("src/tabflow/hooks.py", set()),
+    ("src/tabflow/config.py", set()),
+    ("README.md", set()),
+    ("tests/test_data.py", set()),
+    ("benchmarks/bench.py", set()),
+]
+
+
+def test_a_code_change_reruns_exactly_the_jobs_whose_code_imports_it(forked):
+    env = {"PYTHONPATH": str(forked.path / "src")}
+    assert forked.planned_jobs(env=env) == set(), "the same code under another path"
+    for rel, expected in CODE_EDITS:
+        path = forked.path / rel
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# an edit\n")
+        try:
+            res = forked.snakemake("-j", "3", "-n", env=env)
+        finally:
+            path.write_bytes(original)
+        output = res.stdout + res.stderr
+        assert parse_jobs(output) == expected, rel
+        if expected:  # the reason names the module: "Params have changed ... 'tabflow.plots ..."
+            module = rel.removeprefix("src/").removesuffix(".py").replace("/", ".")
+            assert f"now: '{module} " in output or f",'{module} " in output, output[-2000:]
+    # Content, not mtime: every edit undone, every file touched, one deleted and checked out.
+    for path in (forked.path / "src").rglob("*.py"):
+        os.utime(path)
+    (forked.path / "src/tabflow/plots.py").unlink()
+    forked.run("git", "checkout", "--", "src/tabflow/plots.py")
+    assert forked.planned_jobs(env=env) == set()
+
+
+def test_an_installed_package_is_fingerprinted_where_the_jobs_import_it(forked, tmp_path):
+    """Non-editable: `pip install --target`, first on PYTHONPATH, as site-packages would be."""
+    site = tmp_path / "site"
+    forked.run("python", "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), ".")
+    env = {"PYTHONPATH": str(site)}
+    assert forked.planned_jobs(env=env) == set()
+    edit_file(forked.path / "src/tabflow/plots.py", "ROC curve: ", "ROC: ")
+    assert forked.planned_jobs(env=env) == set(), "the checkout is not what the jobs import"
+    edit_file(site / "tabflow/plots.py", "ROC curve: ", "ROC: ")
+    roc = forked.path / "results/plots/rf/roc_curve.png"
+    before = roc.read_bytes()
+    res = forked.snakemake("-j", "3", env=env)
+    assert parse_jobs(res.stdout + res.stderr) == EVALUATE_ON
+    assert roc.read_bytes() != before, "the jobs ran the installed copy"
+    assert forked.planned_jobs(env=env) == set()
+
+
+def test_the_workflow_store_server_answers_only_its_own_jobs(forked):
+    """A real HTTP request to the loopback store server while a workflow runs."""
+    import urllib.error
+
+    edit_file(forked.path / "configs/model/lr.yaml", "C: 1.0", "C: 0.5")
+    parent_file = forked.path / "results/.mlflow-parent.json"
+    with open(forked.path.parent / "run.out", "w") as out:
+        proc = subprocess.Popen(
+            ["snakemake", "-j", "3"], cwd=forked.path, env=forked.env, stdout=out, stderr=out
+        )
+        answers, token = {}, None
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline and len(answers) < 3:
+            if token is None:
+                token = _job_token(forked.path)
+            if parent_file.is_file() and token and "server" in parent_file.read_text():
+                url = json.loads(parent_file.read_text())["server"]
+                search = f"{url}/api/2.0/mlflow/experiments/search?max_results=5"
+                for name, secret in (("none", None), ("wrong", "not-the-token"), ("job", token)):
+                    request = urllib.request.Request(search)
+                    if secret:
+                        request.add_header("Authorization", f"Bearer {secret}")
+                    try:
+                        with urllib.request.urlopen(request, timeout=5) as resp:
+                            answers[name] = resp.status
+                    except urllib.error.HTTPError as err:
+                        answers[name] = err.code
+            time.sleep(0.05)
+        assert proc.wait(timeout=600) == 0, (forked.path.parent / "run.out").read_text()[-3000:]
+    assert answers == {"none": 401, "wrong": 401, "job": 200}
+    log = (forked.path / "results/logs/evaluate/lr.log").read_text()
+    assert "logging through the workflow's store server" in log
+    # The secret is in no file: results, records, MLflow, logs, the report.
+    forked.snakemake("--report", "report.html")
+    places = [forked.path / "mlflow.db", forked.path / "report.html"]
+    for folder in ("mlruns", "results", ".snakemake"):
+        places += [p for p in (forked.path / folder).rglob("*") if p.is_file()]
+    assert [p for p in places if token.encode() in p.read_bytes()] == []
+
+
+def _job_token(project: Path) -> str | None:
+    """The store token in the environment of a running job of this project (root may read
+    /proc/<pid>/environ; another user may not)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if str(project) not in os.readlink(proc / "cwd"):
+                continue
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for item in environ:
+            if item.startswith(b"TABFLOW_STORE_TOKEN="):
+                return item.split(b"=", 1)[1].decode()
+    return None
+
+
+def test_make_clean_keeps_the_experiment_history(forked):
+    stamp = forked.path.parent / "installed.stamp"
+    stamp.touch()
+    make = ("make", f"VIRTUAL_ENV={BIN.parent}", f"STAMP={stamp}")
+    forked.run(*make, "clean")
+    assert not (forked.path / "results").exists() and not (forked.path / ".snakemake").exists()
+    assert (forked.path / "mlflow.db").is_file() and (forked.path / "mlruns").is_dir()
+    forked.run(*make, "clean-mlflow-history")
+    assert not (forked.path / "mlflow.db").exists() and not (forked.path / "mlruns").exists()
 
 
 @pytest.fixture(scope="module")
@@ -337,8 +482,10 @@ def receiver():
 SECRETS = ("SECRET-IN-CONFIG-7f3a", "SECRET-IN-ENV-91bc")
 
 
-def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(project, receiver, tmp_path):
-    """Also: a second `snakemake -j 3` started at the same time is refused, nothing damaged."""
+def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(forked, receiver, tmp_path):
+    """Also: a second `snakemake -j 3` started at the same time is refused, nothing damaged;
+    the notification URLs (secrets) end up in no file."""
+    project = forked
     before = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
     edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 100", "n_estimators: 50")
     # Notification targets: one in the config, one in $APPRISE_URLS, one that is down.
@@ -395,9 +542,7 @@ def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(project, rec
         assert all(re.search(rf"^\s+{m}\s+0\.\d{{4}}\s", body, re.M) for m in MODELS), body
         assert f"workflow run {parent}" in body and "snakemake --report report.html" in body
 
-
-def test_notification_secrets_appear_nowhere(project):
-    """Not in MLflow (DB, artifacts), job logs, results, Snakemake's records or the report."""
+    # Not in MLflow (DB, artifacts), job logs, results, Snakemake's records or the report.
     project.snakemake("--report", "report.html")
     places = [project.path / "mlflow.db", project.path / "report.html"]
     for folder in ("mlruns", "results", ".snakemake"):
@@ -409,7 +554,8 @@ def test_notification_secrets_appear_nowhere(project):
             assert secret.encode() not in data, f"{secret} leaked into {path}"
 
 
-def test_scripts_run_by_hand_with_argv_overrides(project):
+def test_scripts_run_by_hand_with_argv_overrides(forked):
+    project = forked
     model_file = project.path / "results/models/lr.joblib"
     before = model_file.stat().st_mtime_ns
     project.run("python", "workflow/scripts/stage.py", "train", "model=lr", "model.params.C=0.5")
@@ -428,8 +574,9 @@ def test_scripts_run_by_hand_with_argv_overrides(project):
     assert len(lines) == 1 and "training.test_size=2.0 is invalid" in lines[0], bad.stderr
 
 
-def test_seeds_multiply_the_models_into_train_evaluate_pairs(project):
+def test_seeds_multiply_the_models_into_train_evaluate_pairs(forked):
     """`--config seeds=[1,2]`: one train/evaluate pair and one MLflow run per model and seed."""
+    project = forked
     args = ("--config", "models=[rf]", "seeds=[1,2]")
     names = ["rf-seed1", "rf-seed2"]
     res = project.snakemake("-j", "3", *args)
@@ -475,8 +622,9 @@ OWN_CSV_OVERRIDES = (
 )
 
 
-def test_own_csv_on_a_subset_of_models_with_overrides_reaching_every_job(project, tmp_path):
+def test_own_csv_on_a_subset_of_models_with_overrides_reaching_every_job(forked, tmp_path):
     """Bring your own CSV, with `--config models=[lr,rf]` and overrides for every job."""
+    project = forked
     csv = own_csv(tmp_path / "own.csv")
     overrides = f"overrides=data.raw_path={csv} {OWN_CSV_OVERRIDES}"
     gb_before = (project.path / "results/metrics/gb.json").stat().st_mtime_ns
@@ -510,7 +658,6 @@ def test_own_csv_on_a_subset_of_models_with_overrides_reaching_every_job(project
         assert run.data.metrics["n_test"] == 99
         assert 0.6 <= run.data.metrics["roc_auc"] <= 0.95
     assert project.planned_jobs("--config", "models=[lr,rf]", overrides) == set()
-    project.own_csv_overrides = overrides  # the failure test below reuses this state
 
 
 def test_bad_config_leaves_the_results_of_the_last_run_alone(project):
@@ -522,18 +669,20 @@ def test_bad_config_leaves_the_results_of_the_last_run_alone(project):
     assert project.results_mtimes() == before
 
 
-def test_failed_job_notifies_the_rule_and_its_log_tail(project, receiver):
-    """Last in this module: it leaves rf without results. Runs with `--logger rich`."""
-    edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 50", "n_estimators: 0")
-    # The own-CSV test's settings: its preprocess output is current, only `train rf` runs.
-    overrides = project.own_csv_overrides
-    parents_before = len(workflow_runs(project))
-    res = project.snakemake(
-        "-j", "3", "--config", "models=[rf]", overrides, "--logger", "rich", check=False
+def test_failed_job_notifies_the_rule_and_its_log_tail(forked, receiver):
+    """A bad hyperparameter: `train rf` fails. Runs with `--logger rich`."""
+    project = forked
+    edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 100", "n_estimators: 0")
+    edit_file(
+        project.path / "configs/config.yaml",
+        "urls: []",
+        f"urls: ['{receiver.url('failure/' + SECRETS[0])}']",
     )
+    parents_before = len(workflow_runs(project))
+    res = project.snakemake("-j", "3", "--config", "models=[rf]", "--logger", "rich", check=False)
     assert "rule train" in res.stdout + res.stderr
     assert res.returncode != 0
-    (message,) = receiver.messages("config/" + SECRETS[0])[-1:]
+    (message,) = receiver.messages("failure/" + SECRETS[0])
     assert message["type"] == "failure"
     assert message["title"] == "tabflow: workflow FAILED in rule train"
     body = message["message"]
