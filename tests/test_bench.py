@@ -35,5 +35,7 @@ def test_make_bench_quick_writes_the_json_and_the_table(tmp_path):
     data = json.loads(out.read_text())
     assert data["quick"] is True and data["models"] == ["lr"]
     assert data["cold"]["snakemake_median_s"] > data["noop"]["median_s"] > 0
+    assert data["noop"]["bare_param_median_s"] > 0 and data["noop"]["ratio"] > 0
     assert data["cold"]["one_process_median_s"] > 0
-    assert "1 cold run / one process" in res.stdout and "2 no-op rerun" in res.stdout
+    assert "1 cold run / one process" in res.stdout
+    assert "2 no-op / bare Snakemake no-op" in res.stdout
