@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -74,6 +75,50 @@ def _few_positives(lines: list[str]) -> list[str]:
     rows = list(dict.fromkeys(lines[1:]))  # distinct rows, demo order
     positives = [r for r in rows if r.endswith(",1")][:4]
     return [lines[0], *[r for r in rows if r.endswith(",0")], *positives]
+
+
+def _model_file(name: str, text: str):
+    """A case that adds configs/model/<name>.yaml (removed afterwards)."""
+
+    def setup(project: Project) -> list[str]:
+        project.path.joinpath(f"configs/model/{name}.yaml").write_text(text)
+        return ["--config", f"models=[{name}]"] if name.isidentifier() else []
+
+    return setup
+
+
+RF = "_target_: sklearn.ensemble.RandomForestClassifier\nscale: false\nparams:\n"
+
+
+def _locked_results(project: Project) -> list[str]:
+    """A results folder nobody may write (immutable, so root too)."""
+    results = project.path / "results"
+    results.mkdir(exist_ok=True)
+    subprocess.run(["chattr", "+i", str(results)], check=True)
+    return []
+
+
+def _server_down(project: Project) -> list[str]:
+    project.env["MLFLOW_TRACKING_URI"] = "http://127.0.0.1:9"  # nothing listens on port 9
+    return []
+
+
+def _with_ids(lines: list[str]) -> list[str]:
+    return [f"pid,{lines[0]}", *(f"P{i},{row}" for i, row in enumerate(lines[1:]))]
+
+
+def _stray_strings(lines: list[str]) -> list[str]:
+    """`n/a?` and `abc` in two rows of chol (the fifth column)."""
+    out = list(lines)
+    for i, value in ((4, "n/a?"), (9, "abc")):
+        cells = out[i].split(",")
+        cells[4] = value
+        out[i] = ",".join(cells)
+    return out
+
+
+def _one_class(lines: list[str]) -> list[str]:
+    return [lines[0], *(row for row in lines[1:] if row.endswith(",1"))]
 
 
 @dataclass(frozen=True)
@@ -157,6 +202,82 @@ CASES = [
         "config error: model._target_='os.system' is not an allowed estimator; use one of: "
         "sklearn.ensemble.ExtraTreesClassifier",
     ),
+    Case(
+        "estimator parameter that does not exist",
+        _model_file("bad", RF + "  n_estimatorz: 10\n"),
+        "config error: configs/model/bad.yaml: model.params.n_estimatorz is not a parameter of "
+        "RandomForestClassifier; did you mean 'n_estimators'?",
+    ),
+    Case(
+        "estimator parameter with an invalid value",
+        _model_file("bad", RF + "  max_depth: -1\n"),
+        "config error: configs/model/bad.yaml: model.params.max_depth=-1 is invalid: The "
+        "'max_depth' parameter of RandomForestClassifier must be an int in the range [1, inf)",
+    ),
+    Case(
+        "estimator without probabilities",
+        _model_file("svm", "_target_: sklearn.svm.SVC\nscale: true\nparams: {}\n"),
+        "config error: configs/model/svm.yaml: SVC gives no class probabilities with these "
+        "params (ROC AUC, calibration and log loss need them); set params.probability: true",
+    ),
+    Case(
+        "model file name that breaks the wildcard",
+        _model_file("lr+l1", "_target_: sklearn.linear_model.LogisticRegression\n"),
+        "config error: configs/model/lr+l1.yaml: a model name may hold only letters, digits, "
+        "'_' and '-'; rename the file (e.g. lr_l1.yaml)",
+    ),
+    Case(
+        "tab in a config file",
+        _model_file("tab", RF + "\tn_estimators: 10\n"),
+        "config error: configs/model/tab.yaml line 4, column 1: YAML syntax error: found "
+        "character '\\t' that cannot start any token; indent with spaces, YAML allows no tabs",
+    ),
+    Case(
+        "no model listed",
+        lambda project: ["--config", "models=[]"],
+        "config error: --config models=[] names no model: leave it out to train every model",
+    ),
+    Case(
+        "unbalanced quote in overrides",
+        _overrides("data.raw_path='my data/x.csv"),
+        "config error: --config overrides: No closing quotation in",
+    ),
+    Case(
+        "results folder that cannot be written",
+        _locked_results,
+        "config error: results cannot be written (paths.results_dir): Operation not permitted",
+    ),
+    Case(
+        "tracking server down",
+        _server_down,
+        "config error: cannot reach MLFLOW_TRACKING_URI=http://127.0.0.1:9 ([Errno 111] "
+        "Connection refused): start the server or unset the variable",
+    ),
+    Case(
+        "ID column",
+        _csv("ids.csv", _with_ids),
+        "ids.csv: column(s) 'pid' (1025 distinct values in 1025 rows) look like row IDs: they "
+        "would make every row distinct, so duplicates would reach the test split; set "
+        "data.id_col=pid to drop it",
+    ),
+    Case(
+        "stray strings in a numeric column",
+        _csv("stray.csv", _stray_strings),
+        "stray.csv: column 'chol' holds numbers but 2 value(s) are not: 'n/a?' (line 5), "
+        "'abc' (line 10); if they mean missing, set data.na_markers=[n/a?, abc]",
+    ),
+    Case(
+        "semicolon-separated CSV",
+        _csv("semicolon.csv", lambda lines: [line.replace(",", ";") for line in lines]),
+        "semicolon.csv: the header is one column 'age;sex;cp;trestbps;chol;fbs;restecg;thalach"
+        ";exang;oldpeak;s': the file looks ';'-separated; set data.sep=';'",
+    ),
+    Case(
+        "single-class target",
+        _csv("one-class.csv", _one_class),
+        "one-class.csv: target column 'target' has one class only (1): a classifier needs "
+        "rows of both classes",
+    ),
 ]
 
 DEMO_MD5 = "4ee20893ad7e2ff8ff5ed8dd0e7f37bc"
@@ -169,7 +290,12 @@ def _restore(project: Project) -> None:
     away = project.path / "data/raw/heart.csv.away"
     if away.exists():
         away.rename(away.with_name("heart.csv"))
-    project.path.joinpath("configs/model/evil.yaml").unlink(missing_ok=True)
+    for extra in project.path.glob("configs/model/*.yaml"):
+        if extra.stem not in ("gb", "lr", "rf"):
+            extra.unlink()
+    if (project.path / "results").is_dir():
+        subprocess.run(["chattr", "-i", str(project.path / "results")], check=True)
+    project.env.pop("MLFLOW_TRACKING_URI", None)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

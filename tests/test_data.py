@@ -14,7 +14,8 @@ from .conftest import DEMO_CSV
 
 @pytest.fixture
 def demo_cfg(in_root):
-    return compose_config([f"data.raw_path={DEMO_CSV}"], model="rf")
+    """The demo data, read from the repository's DVC object, with its column settings."""
+    return compose_config([f"data.raw_path={DEMO_CSV}", f"data.columns_for={DEMO_CSV}"], model="rf")
 
 
 def test_demo_data_is_deduplicated_before_the_split(demo_cfg):
@@ -69,7 +70,7 @@ def test_unknown_positive_label_is_rejected():
 
 def test_string_columns_are_categorical():
     df = pd.DataFrame({"n": [1.0, 2.0], "s": ["a", "b"], "c": [0, 1], "y": [0, 1]})
-    numeric, categorical = feature_columns(df, _data_cfg(categorical_cols=["c"]))
+    numeric, categorical = feature_columns(df, "y", ["c"])
     assert numeric == ["n"] and categorical == ["s", "c"]
 
 
@@ -149,7 +150,7 @@ def test_na_markers_apply_to_every_column_and_strings_stay_categorical(tmp_path)
     assert df["age"].isna().tolist() == [False, True, False]
     assert df["age"].dtype.kind == "f", "the marker must not turn a numeric column into text"
     assert df["colour"].isna().tolist() == [False, False, True]
-    numeric, categorical = feature_columns(df, cfg)
+    numeric, categorical = feature_columns(df, "y", [])
     assert categorical == ["colour"] and "age" in numeric
 
 
@@ -225,3 +226,91 @@ def test_validation_needs_enough_rows_per_class_for_the_cv():
     with pytest.raises(DataError, match=r"smallest class has 3 rows in the training part, fewer "):
         check_split(train, "y", cv_folds=5)
     assert check_split(train, "y", cv_folds=3) == {"smallest_class_in_train": 3}
+
+
+def _rows(n: int, extra: str = "") -> str:
+    """A small table: an integer, a float, a category; the target alternates."""
+    lines = [f"{i % 7},{i * 0.37:.2f},{'abc'[i % 3]},{i % 2}{extra}" for i in range(n)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_column_of_row_ids_stops_the_run_naming_the_fix(tmp_path):
+    ids = "".join(f"P{i},{line}\n" for i, line in enumerate(_rows(40).splitlines()))
+    cfg = _own_csv(tmp_path, "pid,n,x,c,y\n" + ids, target_col="y")
+    with pytest.raises(DataError) as err:
+        load_raw(cfg)
+    assert "column(s) 'pid' (40 distinct values in 40 rows) look like row IDs" in str(err.value)
+    assert "set data.id_col=pid to drop it" in str(err.value)
+    dropped = load_raw(_own_csv(tmp_path, "pid,n,x,c,y\n" + ids, drop_id_like_columns=True))
+    assert "pid" not in dropped.columns
+    counter = "".join(f"{1000 + i},{line}\n" for i, line in enumerate(_rows(40).splitlines()))
+    with pytest.raises(DataError, match="'row' .* look like row IDs"):
+        load_raw(_own_csv(tmp_path, "row,n,x,c,y\n" + counter))
+
+
+def test_measurements_unique_per_row_are_not_ids(tmp_path):
+    """A float column, or integers spread over a wide range (an income), stay features."""
+    spread = "".join(f"{20000 + 997 * i},{line}\n" for i, line in enumerate(_rows(40).splitlines()))
+    df = load_raw(_own_csv(tmp_path, "income,n,x,c,y\n" + spread))
+    assert "income" in df.columns and "x" in df.columns
+
+
+def test_stray_strings_in_a_number_column_are_named_with_their_lines(tmp_path):
+    lines = _rows(30).splitlines()
+    lines[3] = lines[3].replace(",", ",n/a?,", 1).split(",", 2)
+    lines[3] = f"{lines[3][0]},n/a?,{lines[3][2].split(',', 1)[1]}"
+    lines[8] = "abc," + lines[8].split(",", 1)[1]
+    cfg = _own_csv(tmp_path, "n,x,c,y\n" + "\n".join(lines) + "\n")
+    with pytest.raises(DataError) as err:
+        load_raw(cfg)
+    message = str(err.value)
+    assert "column 'n' holds numbers but 1 value(s) are not: 'abc' (line 10)" in message
+    assert "set data.na_markers=[abc]" in message
+    assert "column 'x'" not in message, "the first column found is named"
+    ok = load_raw(
+        _own_csv(tmp_path, "n,x,c,y\n" + "\n".join(lines) + "\n", na_markers=["abc", "n/a?"])
+    )
+    assert ok["n"].dtype.kind == "f" and ok["x"].dtype.kind == "f"
+
+
+def test_infinite_values_are_missing_with_a_warning(tmp_path, caplog):
+    text = "n,x,y\n1,inf,0\n2,-inf,1\n3,0.5,0\n4,0.7,1\n"
+    df = load_raw(_own_csv(tmp_path, text))
+    assert df["x"].isna().tolist() == [True, True, False, False]
+    assert "infinite values read as missing: x (2 rows)" in caplog.text
+
+
+def test_a_semicolon_separated_file_is_named_as_such(tmp_path):
+    text = "a;b;y\n1;2;0\n3;4;1\n"
+    with pytest.raises(DataError, match=r"the file looks ';'-separated; set data.sep=';'"):
+        load_raw(_own_csv(tmp_path, text))
+    assert list(load_raw(_own_csv(tmp_path, text, sep=";")).columns) == ["a", "b", "y"]
+
+
+def test_a_single_class_target_says_so():
+    df = pd.DataFrame({"a": [1, 2, 3], "y": ["yes", "yes", "yes"]})
+    with pytest.raises(DataError, match=r"target column 'y' has one class only \(yes\)"):
+        encode_target(df, _data_cfg(), "x.csv")
+
+
+def test_column_settings_apply_only_to_the_file_they_were_written_for(tmp_path, caplog):
+    caplog.set_level("INFO")
+    text = "slope,ca,y\n0.5,4,0\n1.5,2,1\n2.5,4,0\n"
+    other = _own_csv(tmp_path, text, categorical_cols=["slope"], na_values={"ca": [4]})
+    other.columns_for = "data/raw/heart.csv"
+    df = load_raw(other)
+    assert df["ca"].isna().sum() == 0, "the demo's codes are not this file's"
+    assert "written for data/raw/heart.csv (data.columns_for), not applied" in caplog.text
+    other.columns_for = other.raw_path
+    df = load_raw(other)
+    assert df["ca"].isna().sum() == 2
+    assert "data.categorical_cols applied to: slope; data.na_values applied to: ca (4)" in (
+        caplog.text
+    )
+
+
+def test_column_settings_on_the_command_line_are_for_the_file_given_there(in_root):
+    own = compose_config(["data.raw_path=x.csv", "data.categorical_cols=[a]"], model="lr")
+    assert own.data.columns_for == "x.csv"
+    demo_settings = compose_config(["data.raw_path=x.csv"], model="lr")
+    assert demo_settings.data.columns_for == "data/raw/heart.csv"

@@ -49,7 +49,44 @@ def test_scaling_follows_the_config(in_root):
     assert "standardscaler" not in rf_num.named_steps
 
 
-def test_bad_hyperparameter_names_the_model_yaml(in_root):
-    cfg = compose_config(["+model.params.not_a_param=1"], model="rf")
-    with pytest.raises(ValueError, match=r"model.params: .*not_a_param"):
-        build_pipeline(cfg.model, ["num"], [])
+@pytest.mark.parametrize(
+    ("model", "override", "message"),
+    [
+        (
+            "rf",
+            "+model.params.n_estimatorz=10",
+            "configs/model/rf.yaml: model.params.n_estimatorz is not a parameter of "
+            "RandomForestClassifier; did you mean 'n_estimators'?",
+        ),
+        (
+            "rf",
+            "model.params.max_depth=-1",
+            "configs/model/rf.yaml: model.params.max_depth=-1 is invalid: The 'max_depth' "
+            "parameter of RandomForestClassifier must be an int in the range [1, inf) or None.",
+        ),
+        (
+            "lr",
+            "model.params.C=-1",
+            "configs/model/lr.yaml: model.params.C=-1 is invalid: The 'C' parameter of "
+            "LogisticRegression must be a float in the range (0.0, inf].",
+        ),
+        (
+            "lr",
+            "model._target_=sklearn.svm.SVC",
+            "configs/model/lr.yaml: SVC gives no class probabilities with these params (ROC "
+            "AUC, calibration and log loss need them); set params.probability: true",
+        ),
+    ],
+)
+def test_estimator_params_are_checked_when_the_config_is_composed(
+    in_root, model, override, message
+):
+    """The estimator's own validation, before any job (not after preprocessing and CV)."""
+    from tabflow.errors import ConfigError
+
+    overrides = [override]
+    if "SVC" in override:  # SVC takes C but not max_iter/random_state defaults of lr
+        overrides += ["~model.params.max_iter"]
+    with pytest.raises(ConfigError) as err:
+        compose_config(overrides, model=model)
+    assert str(err.value).startswith(message), str(err.value)

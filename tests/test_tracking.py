@@ -56,3 +56,21 @@ def test_mlflow_telemetry_is_off_outside_ci_too():
         "assert is_telemetry_disabled()\n"
     )
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
+
+
+def test_a_lost_tracking_server_fails_a_call_in_seconds():
+    """tabflow sets MLflow's retries short: two, a second apart (MLflow's default waits
+    about 8 minutes). A closed port on loopback stands for the lost server."""
+    code = (
+        "import tabflow, mlflow\n"
+        "mlflow.set_tracking_uri('http://127.0.0.1:9')\n"
+        "try:\n"
+        "    mlflow.MlflowClient().search_experiments()\n"
+        "except Exception as err:\n"
+        "    print(type(err).__name__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP")}
+    res = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=90
+    )
+    assert res.stdout.strip() == "MlflowException", res.stderr[-2000:]

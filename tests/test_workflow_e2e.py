@@ -693,3 +693,73 @@ def test_failed_job_notifies_the_rule_and_its_log_tail(forked, receiver):
     assert all(r.info.status == "FAILED" for r in workflow_runs(project)[parents_before:])
     assert not (project.path / "results/.mlflow-parent.json").exists()
     assert all(status != "RUNNING" for _, status in mlflow_rows_of(project))
+
+
+def test_an_id_column_named_by_the_user_lets_deduplication_see_the_duplicates(forked):
+    """The demo CSV with a `pid` column (P0, P1, ...): without data.id_col the run stops
+    (test_bad_input_e2e); with it, the 723 duplicates are found and none crosses the split."""
+    project = forked
+    demo = (project.path / "data/raw/heart.csv").read_text().splitlines()
+    csv = project.path.parent / "with-ids.csv"
+    rows = [f"P{i},{row}" for i, row in enumerate(demo[1:])]
+    csv.write_text("\n".join([f"pid,{demo[0]}", *rows]) + "\n")
+    overrides = f"overrides=data.raw_path={csv} data.id_col=pid data.columns_for={csv}"
+    project.snakemake("-j", "3", "--config", "models=[gb]", overrides)
+    summary = project.read_json("results/data/summary.json")
+    assert summary["n_rows_raw"] == 1025 and summary["n_duplicates_dropped"] == 723
+    train = pd.read_parquet(project.path / "results/data/train.parquet")
+    test = pd.read_parquet(project.path / "results/data/test.parquet")
+    assert "pid" not in train.columns
+    assert train.merge(test, how="inner").empty, "no test row is also a training row"
+    assert project.read_json("results/metrics/gb.json")["roc_auc"] < 0.95
+
+
+def test_another_csv_starts_from_neutral_column_settings(forked):
+    """Columns named like the demo's (slope, ca) do not inherit its categorical_cols and
+    na_values; inf is read as missing; each setting's columns are logged."""
+    project = forked
+    rng = np.random.RandomState(3)
+    n = 300
+    slope = rng.normal(0, 1, n).round(3)
+    ca = rng.randint(0, 5, n)  # 4 is a value here, not a missing code
+    y = (slope + 0.3 * ca + rng.normal(0, 1, n) > 0.6).astype(int)
+    rows = [f"{s},{c},{t}" for s, c, t in zip(slope, ca, y, strict=True)]
+    rows[7] = "inf," + rows[7].split(",", 1)[1]
+    csv = project.path.parent / "other.csv"
+    csv.write_text("slope,ca,outcome\n" + "\n".join(rows) + "\n")
+    overrides = f"overrides=data.raw_path={csv} data.target_col=outcome"
+    project.snakemake("-j", "3", "--config", "models=[lr]", overrides)
+    summary = project.read_json("results/data/summary.json")
+    assert summary["numeric_cols"] == ["slope", "ca"] and summary["categorical_cols"] == []
+    assert summary["n_missing"] == {"slope": 1}, "inf is missing; ca=4 is a value"
+    log = (project.path / "results/logs/preprocess/preprocess.log").read_text()
+    assert "were written for data/raw/heart.csv (data.columns_for), not applied" in log
+    assert "data.categorical_cols applied to: none; data.na_values applied to: none" in log
+    assert "infinite values read as missing: slope (1 rows)" in log
+    assert project.read_json("results/metrics/lr.json")["roc_auc"] > 0.75
+
+
+def test_long_jobs_log_each_fold_and_each_feature(project):
+    for model in MODELS:
+        train = (project.path / f"results/logs/train/{model}.log").read_text()
+        assert all(f"{model}: CV fold {i}/5: roc_auc 0." in train for i in range(1, 6)), train
+        evaluate = (project.path / f"results/logs/evaluate/{model}.log").read_text()
+        assert "permutation importance 13/13: " in evaluate
+
+
+def test_a_model_listed_twice_runs_once(project):
+    res = project.snakemake("-j", "3", "-n", "--config", "models=[lr,lr]")
+    output = res.stdout + res.stderr
+    assert parse_jobs(output) == {("leaderboard", None)}, "a leaderboard of lr alone"
+    (inputs,) = re.findall(r"^\s+input: (results/metrics/.*)$", output, re.M)
+    assert inputs.split(", ") == ["results/metrics/lr.json", "results/cv/lr.json"]
+
+
+def test_temp_files_of_killed_writers_are_removed_and_never_tracked(forked):
+    project = forked
+    stale = project.path / "results/metrics/.rf.json.k1ll3d.tmp"
+    stale.write_text("half")
+    assert project.run("dvc", "check-ignore", str(stale.relative_to(project.path))).stdout
+    edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 100", "n_estimators: 60")
+    project.snakemake("-j", "3")
+    assert not stale.exists()

@@ -32,9 +32,17 @@ class DataConfig:
     na_markers: list[str] = field(default_factory=list)
     # A column to drop before anything else (row IDs would make every row distinct).
     id_col: str | None = None
+    # Other columns that look like row IDs (unique per row): an error, or dropped (true).
+    drop_id_like_columns: bool = False
     # Make a multi-valued numeric target binary: positive when `<op> <number>` holds,
     # e.g. "> 0" (UCI's num 0-4: disease when num > 0). Empty: the target must be binary.
     positive_when: str = ""
+    # The field separator of the CSV.
+    sep: str = ","
+    # The file categorical_cols and na_values were written for: with another raw_path
+    # they are not applied. Overriding either of them on the command line means "for
+    # this raw_path". Empty: they apply to any file.
+    columns_for: str | None = None
 
     def __post_init__(self) -> None:
         if not str(self.raw_path).strip():
@@ -51,6 +59,8 @@ class DataConfig:
             )
         if self.id_col is not None and self.id_col == self.target_col:
             raise _range("data.id_col", self.id_col, "a column other than data.target_col")
+        if len(self.sep) != 1:
+            raise _range("data.sep", self.sep, "one character, e.g. ',' or ';'")
 
 
 @dataclass
@@ -212,6 +222,7 @@ def compose_configs(overrides: Sequence[str], models: Sequence[str]) -> dict[str
                 f"unknown model {model!r}: configs/model/ has {', '.join(known)}; "
                 f"add configs/model/{model}.yaml or pick one of those"
             )
+    check_yaml(cfg_dir)
     _register_schema()
     GlobalHydra.instance().clear()
     out: dict[str, DictConfig] = {}
@@ -222,9 +233,70 @@ def compose_configs(overrides: Sequence[str], models: Sequence[str]) -> dict[str
             except Exception as err:  # Hydra/OmegaConf raise many types; all mean a bad config
                 raise ConfigError(_hydra_message(err, model)) from None
             validate(cfg, model)
+            scope_columns(cfg, overrides)
+            check_estimator(cfg, model)
             out[model] = cfg
     GlobalHydra.instance().clear()
     return out
+
+
+def check_yaml(cfg_dir: Path) -> None:
+    """Every YAML file under configs/ parses; else one line naming the file and the line
+    (Hydra's own message names neither)."""
+    import yaml
+
+    for path in sorted(cfg_dir.rglob("*.yaml")):
+        try:
+            yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            hint = "; indent with spaces, YAML allows no tabs" if "\\t" in problem else ""
+            rel = path.relative_to(cfg_dir.parent) if cfg_dir.name == "configs" else path
+            raise ConfigError(f"{rel}{where}: YAML syntax error: {problem}{hint}") from None
+
+
+_COLUMN_SETTINGS = ("data.categorical_cols", "data.na_values")
+
+
+def scope_columns(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Column settings given on the command line are meant for the file given there."""
+    keys = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
+    if keys & set(_COLUMN_SETTINGS) and "data.columns_for" not in keys:
+        cfg.data.columns_for = cfg.data.raw_path
+
+
+def check_estimator(cfg: DictConfig, model: str) -> None:
+    """The estimator's own parameter validation, and class probabilities, before any job."""
+    import difflib
+
+    from tabflow.models import estimator_class
+
+    source = f"configs/model/{model}.yaml"
+    cls = estimator_class(str(cfg.model._target_))
+    params = OmegaConf.to_container(cfg.model.params, resolve=True)
+    known = cls().get_params()
+    for key in params:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+            raise ConfigError(
+                f"{source}: model.params.{key} is not a parameter of {cls.__name__}; {hint}"
+            )
+    estimator = cls(**params)
+    try:
+        estimator._validate_params()  # what fit() would run, after a long wait
+    except ValueError as err:
+        key = next((k for k in params if f"'{k}' parameter" in str(err)), None)
+        shown = f"model.params.{key}={params[key]!r}" if key else "model.params"
+        raise ConfigError(f"{source}: {shown} is invalid: {err}") from None
+    if not hasattr(estimator, "predict_proba"):
+        hint = " set params.probability: true" if "probability" in known else ""
+        raise ConfigError(
+            f"{source}: {cls.__name__} gives no class probabilities with these params "
+            f"(ROC AUC, calibration and log loss need them);{hint or ' pick another estimator'}"
+        )
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:

@@ -23,23 +23,54 @@ def parse_rule(rule: str) -> tuple[str, float] | None:
     return (m.group(1), float(m.group(2))) if m else None
 
 
+def column_settings(data_cfg: Any) -> tuple[list[str], dict[str, list[str]], bool]:
+    """(categorical_cols, na_values, applied) for data.raw_path.
+
+    Column settings belong to the file they were written for (data.columns_for): pointed
+    at another CSV, the pipeline starts from neutral ones instead of another table's.
+    """
+    written_for = data_cfg.columns_for
+    applied = not written_for or _same_file(written_for, data_cfg.raw_path)
+    if not applied:
+        return [], {}, False
+    na_values = {str(c): [str(v) for v in vals] for c, vals in data_cfg.na_values.items()}
+    return [str(c) for c in data_cfg.categorical_cols], na_values, True
+
+
+def _same_file(a: str, b: str) -> bool:
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
 def load_raw(data_cfg: Any) -> pd.DataFrame:
     """Read the CSV named by data.raw_path, marking the configured missing-value codes."""
+    from tabflow.validate import check_values
+
     path = Path(data_cfg.raw_path)
     if problem := data_file_problem(path):
         raise DataError(problem)
+    categorical, na_values, applied = column_settings(data_cfg)
+    if not applied:
+        log.warning(
+            "%s: data.categorical_cols and data.na_values were written for %s "
+            "(data.columns_for), not applied to this file; to use column settings here, "
+            "set data.columns_for=%s with them",
+            path,
+            data_cfg.columns_for,
+            path,
+        )
     markers = [str(v) for v in data_cfg.na_markers]
-    na_values = {col: [str(v) for v in vals] for col, vals in data_cfg.na_values.items()}
+    sep = str(data_cfg.sep)
     try:
-        header = list(pd.read_csv(path, nrows=0).columns) if markers else []
-        for col in header:  # global markers join each column's own codes
-            na_values[col] = [*na_values.get(col, []), *markers]
-        df = pd.read_csv(path, na_values=na_values, keep_default_na=True)
+        header = list(pd.read_csv(path, nrows=0, sep=sep).columns)
+        # Global markers join each column's own codes.
+        missing = {c: [*na_values.get(c, []), *markers] for c in header} if markers else na_values
+        df = pd.read_csv(path, sep=sep, na_values=missing, keep_default_na=True)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty (data.raw_path): expected a CSV with a header") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         first = str(err).strip().splitlines()[0]
         raise DataError(f"{path} is not a readable CSV (data.raw_path): {first}") from None
+    _check_separator(df, path, sep)
     target = data_cfg.target_col
     if target not in df.columns:
         raise DataError(
@@ -54,18 +85,84 @@ def load_raw(data_cfg: Any) -> pd.DataFrame:
                 f"{', '.join(map(str, df.columns))}"
             )
         df = df.drop(columns=[id_col])
-    declared = list(data_cfg.categorical_cols) + list(data_cfg.na_values)
-    missing = [c for c in dict.fromkeys(declared) if c not in df.columns]
+    _log_column_settings(df, path, categorical, na_values)
+    df = _infinite_as_missing(df, path)
+    check_values(df, str(path), target, set(categorical))
+    return _without_id_like(df, data_cfg, path)
+
+
+def _without_id_like(df: pd.DataFrame, data_cfg: Any, path: Path) -> pd.DataFrame:
+    """Stop at columns that look like row IDs (or drop them, if data.drop_id_like_columns):
+    one value per row hides every duplicate from deduplication and leaks them into the
+    test split, and one-hot encodes into a column per row."""
+    from tabflow.validate import id_like_columns
+
+    found = id_like_columns(df, str(data_cfg.target_col))
+    if not found:
+        return df
+    shown = ", ".join(f"{c!r} ({n} distinct values in {len(df)} rows)" for c, n in found.items())
+    if data_cfg.drop_id_like_columns:
+        log.warning("%s: dropping columns that look like row IDs: %s", path, shown)
+        return df.drop(columns=list(found))
+    first = next(iter(found))
+    fix = f"set data.id_col={first} to drop it" if len(found) == 1 else "data.id_col takes one"
+    raise DataError(
+        f"{path}: column(s) {shown} look like row IDs: they would make every row distinct, "
+        f"so duplicates would reach the test split; {fix}, or set "
+        f"data.drop_id_like_columns=true to drop every such column"
+    )
+
+
+def _check_separator(df: pd.DataFrame, path: Path, sep: str) -> None:
+    """One column whose name holds another separator: the file uses that one."""
+    if len(df.columns) != 1:
+        return
+    name = str(df.columns[0])
+    for other, shown in ((";", ";"), ("\t", "\\t"), ("|", "|")):
+        if other != sep and other in name:
+            raise DataError(
+                f"{path}: the header is one column {name[:60]!r}: the file looks "
+                f"{shown!r}-separated; set data.sep='{shown}'"
+            )
+
+
+def _log_column_settings(
+    df: pd.DataFrame, path: Path, categorical: list[str], na_values: dict[str, list[str]]
+) -> None:
+    """Which columns each column setting was applied to (and which it names in vain)."""
+    present = [c for c in categorical if c in df.columns]
+    coded = {c: v for c, v in na_values.items() if c in df.columns}
+    log.info(
+        "%s: data.categorical_cols applied to: %s; data.na_values applied to: %s",
+        path,
+        ", ".join(present) or "none",
+        ", ".join(f"{c} ({', '.join(v)})" for c, v in coded.items()) or "none",
+    )
+    missing = [c for c in dict.fromkeys([*categorical, *na_values]) if c not in df.columns]
     if missing:
-        # Pointing data.raw_path at another CSV keeps the demo's column settings: say so,
-        # but a setting for a column this file does not have cannot change the result.
         log.warning(
-            "%s: ignoring data.categorical_cols / data.na_values entries for columns not in "
-            "this file: %s (set them for your CSV in configs/data.yaml)",
+            "%s: data.categorical_cols / data.na_values name columns this file does not have: %s",
             path,
             ", ".join(missing),
         )
-    return df
+
+
+def _infinite_as_missing(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """inf and -inf in a numeric column count as missing (imputed like NaN), with a warning."""
+    import numpy as np
+
+    numeric = df.select_dtypes(include="number")
+    counts = {c: int(n) for c, n in np.isinf(numeric).sum().items() if n}
+    if not counts:
+        return df
+    log.warning(
+        "%s: infinite values read as missing: %s",
+        path,
+        ", ".join(f"{c} ({n} rows)" for c, n in counts.items()),
+    )
+    out = df.copy()
+    out[list(counts)] = out[list(counts)].replace([np.inf, -np.inf], np.nan)
+    return out
 
 
 def encode_target(df: pd.DataFrame, data_cfg: Any, source: str) -> pd.DataFrame:
@@ -80,6 +177,11 @@ def encode_target(df: pd.DataFrame, data_cfg: Any, source: str) -> pd.DataFrame:
     rule = str(data_cfg.positive_when or "").strip()
     if rule:
         return _binarize(df, target, rule, source)
+    if len(values) == 1:
+        raise DataError(
+            f"{source}: target column {target!r} has one class only ({values[0]}): a "
+            f"classifier needs rows of both classes; check the file or data.target_col"
+        )
     if len(values) != 2:
         shown = ", ".join(map(str, sorted(values, key=str)[:10]))
         raise DataError(
@@ -122,10 +224,15 @@ def _binarize(df: pd.DataFrame, target: str, rule: str, source: str) -> pd.DataF
     return out
 
 
-def feature_columns(df: pd.DataFrame, data_cfg: Any) -> tuple[list[str], list[str]]:
-    """(numeric, categorical) feature columns; non-numeric columns count as categorical."""
-    features = [c for c in df.columns if c != data_cfg.target_col]
-    declared = set(data_cfg.categorical_cols)
+def feature_columns(
+    df: pd.DataFrame, target: str, declared_categorical: list[str]
+) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) feature columns; non-numeric columns count as categorical.
+
+    Decided once, by preprocess (results/data/summary.json); later stages read that.
+    """
+    features = [c for c in df.columns if c != target]
+    declared = set(declared_categorical)
     categorical = [c for c in features if c in declared or not pd.api.types.is_numeric_dtype(df[c])]
     numeric = [c for c in features if c not in categorical]
     return numeric, categorical
@@ -173,8 +280,8 @@ def prepare(cfg: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     report = check_table(df, data_cfg, n_duplicates=n_dup)
     train, test = split(df, data_cfg.target_col, cfg.training.test_size, cfg.training.random_state)
     report.update(check_split(train, data_cfg.target_col, int(cfg.evaluation.cv_folds)))
-    numeric, categorical = feature_columns(df, data_cfg)
     target = data_cfg.target_col
+    numeric, categorical = feature_columns(df, target, column_settings(data_cfg)[0])
     summary = {
         "raw_path": str(data_cfg.raw_path),
         "n_rows_raw": int(len(raw)),

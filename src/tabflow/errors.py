@@ -28,3 +28,26 @@ def data_file_problem(path: str | Path) -> str | None:
         f"{raw} not found (data.raw_path): run `dvc pull` to fetch the demo data, "
         f"or point data.raw_path at your CSV"
     )
+
+
+def results_dir_problem(path: str | Path) -> str | None:
+    """Why nothing can be written under paths.results_dir, with the fix; None if it can.
+
+    Checked before any job: otherwise the first job to write fails with a long stack, the
+    other models' old files stay beside the new ones, and the MLflow run stays open.
+    """
+    import os
+    import tempfile
+
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        return (
+            f"{folder} cannot be written (paths.results_dir): {err.strerror or err}; fix its "
+            f"permissions or set paths.results_dir to a folder you can write"
+        )
+    return None

@@ -36,8 +36,10 @@ class Hooks:
         self.invocation: Any = None
 
     def start(self) -> None:
+        from tabflow.io import remove_stale_temp_files
         from tabflow.tracking.workflow_run import Invocation
 
+        remove_stale_temp_files(self.plan.paths.results_dir)
         self.invocation = Invocation(self.cfg, self.plan.paths, self.plan.models)
         self.invocation.start()
 

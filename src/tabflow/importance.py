@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from tabflow.metrics import METRICS
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,7 +37,7 @@ def permutation_importance(
     baseline = spec.score(y_true, predict(X))
     rng = np.random.RandomState(seed)
     means, stds = [], []
-    for column in X.columns:
+    for i, column in enumerate(X.columns, 1):
         stacked = pd.concat([X] * repeats, ignore_index=True)
         values = X[column].to_numpy()
         stacked[column] = np.concatenate([values[rng.permutation(n)] for _ in range(repeats)])
@@ -45,6 +48,7 @@ def permutation_importance(
         ]
         means.append(float(np.mean(worse)))
         stds.append(float(np.std(worse)))
+        log.info("permutation importance %d/%d: %s %.4f", i, X.shape[1], column, means[-1])
     table = pd.DataFrame(
         {"feature": list(X.columns), "importance_mean": means, "importance_std": stds}
     )

@@ -30,6 +30,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def remove_stale_temp_files(folder: str | Path) -> int:
+    """Remove what writers killed halfway left (`.<name>.<random>.tmp`), before a run:
+    otherwise they would sit there until that very output is written again, and travel
+    into `dvc add results`. Only the main process calls this, before any job starts."""
+    removed = 0
+    for stale in Path(folder).rglob(".*.tmp") if Path(folder).is_dir() else []:
+        stale.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

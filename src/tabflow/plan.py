@@ -38,9 +38,21 @@ def config_dir() -> Path:
     return path
 
 
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def available_models(cfg_dir: Path | None = None) -> list[str]:
-    """Model names: the YAML files in configs/model/, sorted."""
-    return sorted(p.stem for p in ((cfg_dir or config_dir()) / "model").glob("*.yaml"))
+    """Model names: the YAML files in configs/model/, sorted. A name is a wildcard value
+    in every file name the model gets: letters, digits, '_' and '-' only."""
+    names = sorted(p.stem for p in ((cfg_dir or config_dir()) / "model").glob("*.yaml"))
+    for name in names:
+        if not _MODEL_NAME.match(name):
+            fixed = re.sub(r"[^A-Za-z0-9_-]+", "_", name)
+            raise ConfigError(
+                f"configs/model/{name}.yaml: a model name may hold only letters, digits, "
+                f"'_' and '-'; rename the file (e.g. {fixed}.yaml)"
+            )
+    return names
 
 
 @dataclass(frozen=True)
@@ -130,13 +142,21 @@ def _save(path: Path, data: dict[str, Any]) -> None:
 
 
 def split_overrides(overrides: Any) -> list[str]:
-    """Accept a space-separated string (Snakemake --config) or a list (argv)."""
+    """Accept a space-separated string (Snakemake --config) or a list (argv, or the YAML
+    list form `--config "overrides=[a=1, 'b=x y']"`, which needs no shell quoting)."""
     if overrides is None or overrides == "":
         return []
     if isinstance(overrides, str):
         import shlex
 
-        return shlex.split(overrides)
+        try:
+            return shlex.split(overrides)
+        except ValueError as err:
+            raise ConfigError(
+                f"--config overrides: {err} in {overrides!r}; for values with spaces or "
+                f'quotes use the list form: --config "overrides=[data.raw_path=my data/x.csv, '
+                f"'data.target_col=heart disease']\""
+            ) from None
     return [str(o) for o in overrides]
 
 
@@ -153,10 +173,16 @@ def make_plan(overrides: list[str], models: Any = None, seeds: Any = None) -> Pl
             "do not put model= in overrides; choose models with --config models=[a,b]"
         )
     known = available_models()
-    if models is None or models == "" or models == []:
+    if models == []:
+        raise ConfigError(
+            "--config models=[] names no model: leave it out to train every model in "
+            "configs/model/, or list some, e.g. models=[lr,rf]"
+        )
+    if models is None or models == "":
         chosen = known
     else:
-        chosen = [models] if isinstance(models, str) else [str(m) for m in models]
+        listed = [models] if isinstance(models, str) else [str(m) for m in models]
+        chosen = list(dict.fromkeys(listed))  # each model once
         unknown = [m for m in chosen if m not in known]
         if unknown:
             raise ConfigError(

@@ -1,9 +1,10 @@
 """Checks of the input table before any model is trained.
 
-Errors (DataError, one line naming the file, the column and the fix): a column missing in
-every row, a class too small for the split and the cross-validation. Warnings (logged and
-kept in the report): constant columns, a feature that alone predicts the target almost
-perfectly (a likely leak). The report goes into results/data/summary.json, which every
+Errors (DataError, one line naming the file, the column and the fix): a column of numbers
+with a few stray strings, a column missing in every row, a class too small for the split
+and the cross-validation. Row IDs: see `id_like_columns`. Warnings (logged and kept in the
+report): constant columns, a feature that alone predicts the target almost perfectly (a
+likely leak). The report goes into results/data/summary.json, which every
 MLflow model run carries as `data/summary.json`.
 """
 
@@ -19,6 +20,51 @@ from tabflow.errors import DataError
 log = logging.getLogger(__name__)
 
 LEAK_SCORE = 0.99  # single-feature ROC AUC (numeric) or purity (categorical)
+MOSTLY_NUMBERS = 0.9  # share of a text column's values that parse as numbers
+ID_LIKE = 0.95  # distinct values per row above which a text or integer column is an ID
+ID_MIN_ROWS = 20
+
+
+def check_values(df: pd.DataFrame, source: str, target: str, categorical: set[str]) -> None:
+    """A column of numbers with a few other values is read as text, then one-hot encoded
+    with a level per number: name those values instead (unless it is declared categorical)."""
+    for col in df.columns:
+        if col == target or col in categorical or pd.api.types.is_numeric_dtype(df[col]):
+            continue
+        known = df[col].dropna()
+        numbers = pd.to_numeric(known, errors="coerce")
+        if len(known) == 0 or numbers.notna().mean() < MOSTLY_NUMBERS:
+            continue
+        stray = known[numbers.isna()]
+        shown = ", ".join(f"{v!r} (line {i + 2})" for i, v in stray.head(5).items())
+        more = f" and {len(stray) - 5} more" if len(stray) > 5 else ""
+        markers = ", ".join(dict.fromkeys(map(str, stray)))
+        raise DataError(
+            f"{source}: column {col!r} holds numbers but {len(stray)} value(s) are not: "
+            f"{shown}{more}; if they mean missing, set data.na_markers=[{markers}]; if the "
+            f"column is categorical, list it in data.categorical_cols"
+        )
+
+
+def id_like_columns(df: pd.DataFrame, target: str) -> dict[str, int]:
+    """{column: distinct values} of the columns that look like row IDs: text with a distinct
+    value in (nearly) every row, or integers that are that and also count through a range
+    (1, 2, 3, ...; a measurement such as an income is unique per row too, but spread out)."""
+    found = {}
+    for col in df.columns:
+        values = df[col].dropna()
+        if col == target or len(values) < ID_MIN_ROWS:
+            continue
+        kind = df[col].dtype
+        if pd.api.types.is_bool_dtype(kind) or pd.api.types.is_float_dtype(kind):
+            continue
+        distinct = int(values.nunique())
+        if distinct < ID_LIKE * len(values):
+            continue
+        if pd.api.types.is_integer_dtype(kind) and values.max() - values.min() + 1 > 1.5 * distinct:
+            continue
+        found[col] = distinct
+    return found
 
 
 def check_table(df: pd.DataFrame, data_cfg: Any, n_duplicates: int) -> dict[str, Any]:

@@ -6,10 +6,11 @@ import sys
 
 from tabflow import plan as tabflow_plan
 from tabflow import provenance
-from tabflow.errors import ConfigError, data_file_problem
+from tabflow.errors import ConfigError, data_file_problem, results_dir_problem
 from tabflow.fingerprint import code_of
 from tabflow.hooks import Hooks
 from tabflow.plots import PLOTS
+from tabflow.tracking.store import tracking_uri, unreachable
 
 try:
     PLAN = tabflow_plan.load(config)
@@ -20,6 +21,14 @@ if missing := data_file_problem(PLAN.cfg().data.raw_path):
 
 PATHS = PLAN.paths
 ENV = "../envs/tabflow.yaml"
+
+# Before a real run starts any job: a results folder it cannot write, a tracking server
+# that does not answer.
+if workflow.is_main_process and not workflow.dryrun:
+    if problem := results_dir_problem(PATHS.results_dir):
+        sys.exit(f"config error: {problem}")
+    if problem := unreachable(tracking_uri(PLAN.cfg())):
+        sys.exit(f"config error: {problem}")
 
 # After `dvc pull` into a fresh clone: give Snakemake back the job records of the
 # pulled results (only where the bytes match), so it reruns exactly what changed.

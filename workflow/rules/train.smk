@@ -1,6 +1,7 @@
 rule train:
     input:
-        PATHS.train_data,
+        train=PATHS.train_data,
+        summary=PATHS.data_summary,
     output:
         model=PATHS.model_file("{model}"),
         info=PATHS.train_info("{model}"),
@@ -17,10 +18,10 @@ rule train:
         *code_of("train"),
         config=config_of(
             "data.target_col",
-            "data.categorical_cols",
             "training.random_state",
             "model",
             "evaluation.cv_folds",
+            "evaluation.primary_metric",
             "paths",
         ),
     script:

@@ -24,19 +24,24 @@ def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True
     import pandas as pd
 
     from tabflow import metrics
-    from tabflow.data import feature_columns, xy
+    from tabflow.data import xy
+    from tabflow.io import read_json
     from tabflow.models import build_pipeline
 
     paths = Paths.from_config(cfg)
     df = pd.read_parquet(paths.train_data)
-    numeric, categorical = feature_columns(df, cfg.data)
+    summary = read_json(paths.data_summary)  # preprocess decided what each column is
+    numeric, categorical = summary["numeric_cols"], summary["categorical_cols"]
     pipeline = build_pipeline(cfg.model, numeric, categorical, n_jobs=threads)
     X, y = xy(df, cfg.data.target_col)
     log.info("%s: training on %d rows x %d columns", model_name, X.shape[0], X.shape[1])
     if cross_validate:
         folds = int(cfg.evaluation.cv_folds)
         seed = int(cfg.training.random_state)
-        cv = metrics.cross_validate(pipeline, X, y, folds, seed, n_jobs=threads)
+        primary = str(cfg.evaluation.primary_metric)
+        cv = metrics.cross_validate(
+            pipeline, X, y, folds, seed, n_jobs=threads, label=f"{model_name}: ", primary=primary
+        )
         shown = ", ".join(f"{m}={cv[m]['mean']:.4f}±{cv[m]['std']:.4f}" for m in metrics.METRICS)
         log.info("%s: %d-fold CV on the training part: %s", model_name, folds, shown)
         write_json(paths.cv(model_name), cv)

@@ -23,6 +23,27 @@ def tracking_uri(cfg: Any) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or str(cfg.mlflow.tracking_uri)
 
 
+def unreachable(uri: str, timeout: float = 5.0) -> str | None:
+    """Why a tracking server cannot be reached, with the fix; None if it answers (or if
+    `uri` is no server). Checked once before any job: MLflow's own retries take minutes."""
+    import urllib.error
+    import urllib.request
+
+    if not uri.startswith(("http://", "https://")):
+        return None
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answers (maybe asking for credentials): the jobs will see the rest
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        return (
+            f"cannot reach MLFLOW_TRACKING_URI={uri} ({reason}): start the server or "
+            f"unset the variable"
+        )
+
+
 def create_experiment(cfg: Any, uri: str | None = None) -> str:
     """Point MLflow at `uri` (default: the configured store) and return the experiment id."""
     import mlflow
