@@ -14,6 +14,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/leaderboard.smk"
+include: "workflow/rules/sweep.smk"
 
 
 rule all:
@@ -21,3 +22,4 @@ rule all:
     input:
         rules.leaderboard.output,
         expand(rules.evaluate.output, model=PLAN.models),
+        sweep_outputs(),

@@ -8,6 +8,8 @@ import subprocess
 import pytest
 import yaml
 
+from tabflow.stages import STAGES
+
 from .conftest import BIN, ROOT
 
 PROFILES = sorted(p.parent.name for p in (ROOT / "workflow/profiles").glob("*/config.yaml"))
@@ -38,7 +40,7 @@ def test_profile_keys_are_snakemake_options(name, snakemake_options):
     ]
     assert unknown == [], f"workflow/profiles/{name}: unknown options {unknown}"
     for rule in [*profile.get("set-threads", {}), *profile.get("set-resources", {})]:
-        assert rule in {"preprocess", "train", "evaluate", "leaderboard"}, rule
+        assert rule in STAGES, rule
 
 
 def test_every_rule_declares_threads_and_resources():
@@ -49,4 +51,6 @@ def test_every_rule_declares_threads_and_resources():
                 name = block.split(":", 1)[0].removeprefix("rule ")
                 assert "threads:" in block and "mem_mb=" in block and "runtime=" in block, name
                 checked.append(name)
-    assert sorted(checked) == ["evaluate", "leaderboard", "preprocess", "train"]
+    from tabflow.stages import STAGES
+
+    assert sorted(checked) == sorted(STAGES)

@@ -88,6 +88,7 @@ def cross_validate(
     n_jobs: int = 1,
     label: str = "",
     primary: str = "roc_auc",
+    log_folds: bool = True,
 ) -> dict[str, Any]:
     """Stratified k-fold CV of an unfitted pipeline: mean and std (ddof 0) of each metric.
 
@@ -112,9 +113,10 @@ def cross_validate(
     for i, one in enumerate(Parallel(n_jobs=n_jobs, return_as="generator")(jobs), 1):
         scores.append(one)
         elapsed = time.perf_counter() - started
-        log.info(
-            "%sCV fold %d/%d: %s %.4f (%.1f s)", label, i, folds, primary, one[primary], elapsed
-        )
+        if log_folds:
+            log.info(
+                "%sCV fold %d/%d: %s %.4f (%.1f s)", label, i, folds, primary, one[primary], elapsed
+            )
     out: dict[str, Any] = {"folds": folds}
     for name in METRICS:
         values = np.asarray([one[name] for one in scores], dtype=float)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,25 @@ class Plan:
     configs: dict[str, dict[str, Any]]  # per model, resolved, without `notify`
     notify_urls: list[str]  # kept apart: they may hold secrets
     from_cache: bool = False
+    # --config sweep=NAME: {name, strategy, trials, models: {model: {space, trials, shards}}}
+    sweep: dict[str, Any] | None = None
+    tuned: dict[str, str] = field(default_factory=dict)  # rf-small -> rf
+
+    def shard_spec(self, model: str) -> dict[str, Any]:
+        """What a shard (and the selection) of a model's sweep needs to know."""
+        assert self.sweep is not None
+        one = self.sweep["models"][model]
+        keys = ("name", "strategy", "trials")
+        spec = {**{k: self.sweep[k] for k in keys}, "space": one["space"], "shards": one["shards"]}
+        return canonical(spec)
+
+    def shard_trials(self, model: str, shard: int) -> list[list[Any]]:
+        """[[trial number, params], ...] of one shard: every shards-th trial."""
+        assert self.sweep is not None
+        one = self.sweep["models"][model]
+        return canonical(
+            [[i, t] for i, t in enumerate(one["trials"]) if i % one["shards"] == shard]
+        )
 
     @property
     def paths(self) -> Paths:
@@ -85,28 +104,39 @@ class Plan:
                 node = node[part]
                 target = target.setdefault(part, {})
             target[leaf] = node[leaf]
-        return json.loads(json.dumps(out, sort_keys=True))
+        return canonical(out)
 
 
-def load(config: dict[str, Any]) -> Plan:
-    """The plan for Snakemake's `config` (models, seeds, overrides), from the cache if it can."""
+_SAVED = ("models", "configs", "sweep", "tuned")
+
+
+def canonical(value: Any) -> Any:
+    """Keys sorted at every level: Snakemake compares params as text (their repr), so the
+    same values must always print the same, composed or read back from the cache."""
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def load(config: dict[str, Any], cores: int = 1) -> Plan:
+    """The plan for Snakemake's `config` (models, seeds, overrides, sweep, sweep_shards),
+    from the cache if it can."""
     overrides = split_overrides(config.get("overrides"))
-    models, seeds = config.get("models"), config.get("seeds")
-    key, cacheable = _cache_key(overrides, models, seeds)
+    request = {k: config.get(k) for k in ("models", "seeds", "sweep", "sweep_shards")}
+    request["cores"] = cores if config.get("sweep") and not config.get("sweep_shards") else None
+    key, cacheable = _cache_key(overrides, request)
     cached = CACHE_DIR / f"plan-{key}.json"
     if cacheable and cached.is_file():
         try:
             data = json.loads(cached.read_text())
-            return Plan(data["models"], data["configs"], [], from_cache=True)
-        except (OSError, ValueError, KeyError):
+            return Plan(**{k: data[k] for k in _SAVED}, notify_urls=[], from_cache=True)
+        except (OSError, ValueError, KeyError, TypeError):
             pass  # a half-written or foreign file: compose
-    plan = make_plan(overrides, models, seeds)
+    plan = make_plan(overrides, **request)
     if cacheable and not plan.notify_urls:  # never write notification URLs to disk
-        _save(cached, {"models": plan.models, "configs": plan.configs})
+        _save(cached, {k: getattr(plan, k) for k in _SAVED})
     return plan
 
 
-def _cache_key(overrides: list[str], models: Any, seeds: Any) -> tuple[str, bool]:
+def _cache_key(overrides: list[str], request: dict[str, Any]) -> tuple[str, bool]:
     """A digest of everything composition reads, and whether the result may be cached."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -125,8 +155,8 @@ def _cache_key(overrides: list[str], models: Any, seeds: Any) -> tuple[str, bool
             digest.update(f"{dist}={version(dist)}\0".encode())
         except PackageNotFoundError:
             digest.update(f"{dist}=absent\0".encode())
-    request = {"overrides": overrides, "models": models, "seeds": seeds, "dir": str(cfg_dir)}
-    digest.update(json.dumps(request, sort_keys=True, default=str).encode())
+    asked = {**request, "overrides": overrides, "dir": str(cfg_dir)}
+    digest.update(json.dumps(asked, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:32], cacheable
 
 
@@ -160,11 +190,20 @@ def split_overrides(overrides: Any) -> list[str]:
     return [str(o) for o in overrides]
 
 
-def make_plan(overrides: list[str], models: Any = None, seeds: Any = None) -> Plan:
+def make_plan(
+    overrides: list[str],
+    models: Any = None,
+    seeds: Any = None,
+    sweep: Any = None,
+    sweep_shards: Any = None,
+    cores: int | None = None,
+) -> Plan:
     """Compose the config once per model; reject a bad config or unknown model.
 
     With `seeds` (`--config seeds=[0,1,2]`), every model is trained and evaluated once per
     seed, as `<model>-seed<n>` (its `model.params.random_state` set to n, the split kept).
+    With `sweep` (`--config sweep=small`), the models of configs/sweep/small.yaml are
+    searched too and their selected configurations trained as `<model>-small`.
     """
     from tabflow.config import compose_configs, model_override, resolved
 
@@ -196,9 +235,60 @@ def make_plan(overrides: list[str], models: Any = None, seeds: Any = None) -> Pl
     for cfg in configs.values():
         cfg.pop("notify")
     if seeds not in (None, "", []):
+        if sweep:
+            raise ConfigError("--config seeds and sweep go one at a time: leave one out")
         configs = seeded(configs, parse_seeds(seeds))
         chosen = list(configs)
-    return Plan(chosen, configs, urls)
+    if not sweep:
+        return Plan(chosen, configs, urls)
+    plan_sweep, tuned = sweep_plan(str(sweep), sweep_shards, cores or 1, configs, known)
+    for name, base in tuned.items():
+        if name in known:
+            raise ConfigError(
+                f"--config sweep={sweep}: the tuned {base} would be named {name!r}, like "
+                f"configs/model/{name}.yaml; rename the sweep or that model"
+            )
+        configs[name] = json.loads(json.dumps(configs[base]))
+    return Plan([*chosen, *tuned], configs, urls, sweep=plan_sweep, tuned=tuned)
+
+
+def sweep_plan(
+    name: str, shards: Any, cores: int, configs: dict[str, dict], known: list[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The sweep's models (those also chosen), their trials and shard counts."""
+    import math
+
+    from tabflow import sweep as sweeps
+
+    targets = {m: str(cfg["model"]["_target_"]) for m, cfg in configs.items()}
+    spec = sweeps.load(name, config_dir(), targets, known)
+    if not spec.space:
+        raise ConfigError(
+            f"--config sweep={name}: configs/sweep/{name}.yaml sweeps none of the models "
+            f"chosen ({', '.join(configs)})"
+        )
+    if shards not in (None, ""):
+        try:
+            asked = int(str(shards))
+        except ValueError:
+            asked = 0
+        if asked < 1:
+            raise ConfigError(f"--config sweep_shards={shards!r}: give a whole number >= 1")
+    out: dict[str, Any] = {**{k: getattr(spec, k) for k in ("name", "strategy", "trials")}}
+    out["models"] = {}
+    for model, dims in spec.space.items():
+        seed = int(configs[model]["training"]["random_state"])
+        trials = sweeps.trials(spec, model, seed)
+        count = len(trials) or spec.trials
+        # Shards in parallel over the cores given, at least 8 trials each.
+        fit = max(1, min(math.ceil(cores / len(spec.space)), math.ceil(count / 8)))
+        n = asked if shards not in (None, "") else fit
+        out["models"][model] = {
+            "space": [d.to_dict() for d in dims],
+            "trials": trials,
+            "shards": min(n, count),
+        }
+    return out, {spec.tuned(m): m for m in spec.space}
 
 
 def parse_seeds(seeds: Any) -> list[int]:

@@ -15,17 +15,26 @@ import time
 from typing import Any
 
 from tabflow.errors import ConfigError, DataError
-from tabflow.stages import STAGES, Declared, Job
+from tabflow.stages import STAGES, Declared, Job, with_tuned
 
 
 def run_job(smk: Any) -> None:
-    """The job Snakemake hands to the script: the stage is the rule's name."""
+    """The job Snakemake hands to the script: the stage is the rule's name. A model a
+    sweep tuned has its selected parameters as input `tuned`."""
     stage = smk.rule
+    config = smk.params.config
+    if "tuned" in smk.input.keys():
+        import json
+        from pathlib import Path
+
+        config = with_tuned(config, json.loads(Path(smk.input.tuned).read_text()))
+    params = {k: v for k, v in smk.params.items() if k not in ("config", "models")}
     job = Job(
-        cfg=Declared(smk.params.config, stage),
+        cfg=Declared(config, stage),
         model=dict(smk.wildcards).get("model"),
         models=tuple(getattr(smk.params, "models", ())),
         threads=int(smk.threads),
+        params=params,
     )
     execute(stage, job, smk.log[0] if smk.log else None)
 

@@ -2,6 +2,7 @@
 # params use: config_of(...) lists the config keys the rule's jobs read (their only config,
 # and the rule's rerun triggers); code_of(stage) the package modules its jobs import.
 
+import re
 import sys
 
 from tabflow import plan as tabflow_plan
@@ -13,7 +14,7 @@ from tabflow.plots import PLOTS
 from tabflow.tracking.store import tracking_uri, unreachable
 
 try:
-    PLAN = tabflow_plan.load(config)
+    PLAN = tabflow_plan.load(config, cores=workflow.cores or 1)
 except ConfigError as err:
     sys.exit(f"config error: {err}")
 if missing := data_file_problem(PLAN.cfg().data.raw_path):
@@ -39,12 +40,40 @@ if workflow.is_main_process:
 
 
 wildcard_constraints:
-    model="|".join(PLAN.models),
+    model="|".join(map(re.escape, PLAN.models)),
+    sweep=re.escape(PLAN.sweep["name"]) if PLAN.sweep else "(?!)",
+    shard=r"\d+",
 
 
 def config_of(*keys):
     """The resolved values of these dotted config keys, for a rule's params (per model)."""
     return lambda wildcards: PLAN.select(wildcards.get("model"), keys)
+
+
+def tuned_input(wildcards):
+    """A model a sweep tuned gets the selected parameters (best.json) as input `tuned`."""
+    base = PLAN.tuned.get(wildcards.model)
+    return {"tuned": PATHS.sweep_best(PLAN.sweep["name"], base)} if base else {}
+
+
+def sweep_shards(wildcards):
+    """The shard files of a model's sweep."""
+    count = PLAN.shard_spec(wildcards.model)["shards"]
+    return [
+        PATHS.sweep_shard(wildcards.sweep, wildcards.model, i) for i in range(count)
+    ]
+
+
+def sweep_outputs():
+    """What a sweep shows: each model's trials and its figure (none without a sweep)."""
+    if not PLAN.sweep:
+        return []
+    name = PLAN.sweep["name"]
+    return [
+        path(name, model)
+        for model in PLAN.sweep["models"]
+        for path in (PATHS.sweep_trials, PATHS.sweep_plot)
+    ]
 
 
 def figure(name):

@@ -1,5 +1,6 @@
 rule evaluate:
     input:
+        unpack(tuned_input),
         model=PATHS.model_file("{model}"),
         info=PATHS.train_info("{model}"),
         cv=PATHS.cv("{model}"),

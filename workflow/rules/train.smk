@@ -1,5 +1,6 @@
 rule train:
     input:
+        unpack(tuned_input),
         train=PATHS.train_data,
         summary=PATHS.data_summary,
     output:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tabflow.errors import ConfigError
@@ -36,6 +36,8 @@ STAGES: dict[str, Stage] = {
     "train": Stage("tabflow.stages.train:run", per_model=True),
     "evaluate": Stage("tabflow.stages.evaluate:run", per_model=True),
     "leaderboard": Stage("tabflow.stages.leaderboard:run", per_model=False),
+    "sweep_shard": Stage("tabflow.stages.sweep_shard:run", per_model=True),
+    "sweep_select": Stage("tabflow.stages.sweep_select:run", per_model=True),
 }
 
 
@@ -96,9 +98,20 @@ class Declared(Mapping):
 
 @dataclass(frozen=True)
 class Job:
-    """One run of a stage: its declared config, and the model or models it is for."""
+    """One run of a stage: its declared config, the model or models it is for, and the
+    rule's other named params (a sweep shard's trials, ...)."""
 
     cfg: Declared
     model: str | None = None  # per-model stages
     models: tuple[str, ...] = ()  # stages over all models
     threads: int = 1
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def with_tuned(config: Mapping[str, Any], tuned: Mapping[str, Any]) -> dict[str, Any]:
+    """A model's config with the parameters a sweep selected for it (its best.json)."""
+    import copy
+
+    out = copy.deepcopy(dict(config))
+    out["model"]["params"].update(tuned["params"])
+    return out

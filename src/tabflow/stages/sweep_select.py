@@ -1,0 +1,138 @@
+"""Stage 'sweep_select': gather a model's trials, pick the best by its CV score on the
+training part, draw the score against each parameter, log the sweep to MLflow.
+
+The selected parameters (best.json) are an input of the tuned model's train and evaluate
+jobs, which score it on the test split once: the test split takes no part in the choice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tabflow.io import read_json, write_json, write_with
+from tabflow.paths import Paths
+from tabflow.stages import Job
+
+log = logging.getLogger(__name__)
+
+
+def gather(paths: Paths, spec: dict[str, Any], model: str) -> list[dict[str, Any]]:
+    """Every trial of a model's sweep: from its shards, or (tpe) from the shared study."""
+    shards = [read_json(paths.sweep_shard(spec["name"], model, i)) for i in range(spec["shards"])]
+    if spec["strategy"] != "tpe":
+        return sorted((r for shard in shards for r in shard["trials"]), key=lambda r: r["trial"])
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from tabflow.stages.sweep_shard import row
+
+    storage = JournalStorage(JournalFileBackend(paths.optuna_journal(spec["name"], model)))
+    study = optuna.load_study(study_name=shards[0]["study"], storage=storage)
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return [row(t.number, t.params, t.user_attrs["result"]) for t in done]
+
+
+def _flat(row: dict[str, Any], selected: bool) -> dict[str, Any]:
+    """A trials.csv line: the parameters as param.<name> columns."""
+    params = {f"param.{k}": v for k, v in row["params"].items()}
+    rest = {k: v for k, v in row.items() if k not in ("trial", "params")}
+    return {"trial": row["trial"], **params, **rest, "selected": selected}
+
+
+def draw_sweep(rows: list[dict], best: dict, metric: str, model: str, path: Any) -> None:
+    """CV score (mean ± std over the folds) against each swept parameter, as PNG; the
+    selected trial in red. Text and None values are shown as categories."""
+    from tabflow.metrics import cv_key
+    from tabflow.plots import _figure, _save
+
+    names = list(best["params"])
+    fig = _figure(4.2 * len(names), 3.8)
+    mean, std = cv_key(metric, "mean"), cv_key(metric, "std")
+    for i, name in enumerate(names, 1):
+        ax = fig.add_subplot(1, len(names), i)
+        values = [r["params"][name] for r in rows]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        if numeric:
+            xs = values
+        else:
+            levels = sorted({str(v) for v in values})
+            xs = [levels.index(str(v)) for v in values]
+            ax.set_xticks(range(len(levels)), levels)
+        ax.errorbar(
+            xs,
+            [r[mean] for r in rows],
+            yerr=[r[std] for r in rows],
+            fmt="o",
+            color="C0",
+            alpha=0.6,
+            markersize=4,
+        )
+        picked = xs[rows.index(best)]
+        ax.plot([picked], [best[mean]], "o", color="C3", markersize=8, label="selected")
+        ax.set(xlabel=name, ylabel=f"CV {metric}" if i == 1 else "")
+        if numeric and min(values) > 0 and max(values) / min(values) >= 100:
+            ax.set_xscale("log")
+    fig.axes[0].legend(loc="best")
+    fig.suptitle(f"Sweep of {model}: CV {metric} by parameter")
+    _save(fig, path)
+
+
+def select(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """The best trial by CV mean of `metric` (ties: the smaller std, then the first)."""
+    from tabflow.metrics import better_first, cv_key
+
+    mean, std = cv_key(metric, "mean"), cv_key(metric, "std")
+    return min(rows, key=lambda r: (better_first(metric, r[mean]), r[std], r["trial"]))
+
+
+def run(job: Job) -> dict[str, Any]:
+    import pandas as pd
+
+    from tabflow.metrics import METRICS, cv_key
+    from tabflow.tracking import store, sweep_run
+
+    spec, model, cfg = job.params["sweep"], str(job.model), job.cfg
+    paths = Paths.from_config(cfg)
+    metric = str(cfg.evaluation.primary_metric)
+    rows = gather(paths, spec, model)
+    best = select(rows, metric)
+    log.info(
+        "%s: %d trials, best by CV %s: trial %d %s (%.4f ± %.4f)",
+        model,
+        len(rows),
+        metric,
+        best["trial"],
+        best["params"],
+        best[cv_key(metric, "mean")],
+        best[cv_key(metric, "std")],
+    )
+    table = pd.DataFrame([_flat(r, r is best) for r in rows], dtype=object)  # ints stay ints
+    name = spec["name"]
+    write_with(paths.sweep_trials(name, model), lambda p: table.to_csv(p, index=False))
+    write_with(paths.sweep_plot(name, model), lambda p: draw_sweep(rows, best, metric, model, p))
+    chosen = {
+        "sweep": name,
+        "strategy": spec["strategy"],
+        "trial": best["trial"],
+        "params": best["params"],
+        "n_trials": len(rows),
+        "cv": {m: {s: best[cv_key(m, s)] for s in ("mean", "std")} for m in METRICS},
+    }
+    backend = store.tracking_uri(cfg)
+    experiment_id, parent_run_id = store.connect(cfg, paths)
+    record = sweep_run.log_sweep(
+        cfg,
+        model,
+        name,
+        rows,
+        best,
+        [paths.sweep_trials(name, model), paths.sweep_plot(name, model)],
+        experiment_id,
+        parent_run_id,
+        backend,
+    )
+    write_json(paths.sweep_run(name, model), record)
+    write_json(paths.sweep_best(name, model), chosen)
+    return chosen

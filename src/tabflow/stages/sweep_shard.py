@@ -1,0 +1,186 @@
+"""Stage 'sweep_shard': one job runs many trials of a model's sweep, each scored by
+stratified k-fold CV on the training part (the test split is not an input).
+
+Every trial's scores go to a cache under a digest of all they depend on (the model's
+config with the trial's parameters, the training rows, the CV settings, the code), so a
+trial already scored by any earlier shard or sweep is read back, not fitted again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from tabflow.io import file_digest, read_json, write_json
+from tabflow.paths import Paths
+from tabflow.stages import Job
+
+log = logging.getLogger(__name__)
+
+
+class Trials:
+    """Scores trials of one model on the training part, through the trial cache."""
+
+    def __init__(self, job: Job) -> None:
+        import pandas as pd
+
+        from tabflow.data import xy
+        from tabflow.fingerprint import code_of
+
+        self.cfg = job.cfg
+        self.model = str(job.model)
+        self.threads = job.threads
+        self.paths = Paths.from_config(job.cfg)
+        summary = read_json(self.paths.data_summary)
+        self.columns = summary["numeric_cols"], summary["categorical_cols"]
+        self.X, self.y = xy(pd.read_parquet(self.paths.train_data), job.cfg.data.target_col)
+        self.primary = str(job.cfg.evaluation.primary_metric)
+        self.base = {
+            "model": job.cfg.model.to_dict(),
+            "data": file_digest(self.paths.train_data, "sha256"),
+            "columns": self.columns,
+            "folds": int(job.cfg.evaluation.cv_folds),
+            "seed": int(job.cfg.training.random_state),
+            "code": code_of("sweep_shard"),
+        }
+        self.fitted = self.cached = 0
+
+    def score(self, params: dict[str, Any]) -> dict[str, Any]:
+        """{"cv": {metric: {mean, std}}, "fit_seconds": s, "cached": bool} of one trial."""
+        from tabflow import metrics
+        from tabflow.models import build_pipeline
+        from tabflow.sweep import trial_key
+
+        key = trial_key(**self.base, params=params)
+        cache = self.paths.trial_cache(self.model, key)
+        try:
+            result = read_json(cache)
+            self.cached += 1
+            return {**result, "cached": True}
+        except (OSError, ValueError):
+            pass
+        model_cfg = {**self.base["model"], "params": {**self.base["model"]["params"], **params}}
+        pipeline = build_pipeline(model_cfg, *self.columns, n_jobs=self.threads)
+        start = time.perf_counter()
+        cv = metrics.cross_validate(
+            pipeline,
+            self.X,
+            self.y,
+            self.base["folds"],
+            self.base["seed"],
+            n_jobs=self.threads,
+            primary=self.primary,
+            log_folds=False,
+        )
+        result = {"params": params, "cv": cv, "fit_seconds": time.perf_counter() - start}
+        write_json(cache, result)
+        self.fitted += 1
+        return {**result, "cached": False}
+
+
+def row(trial: int, params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """One trial: its number, parameters (with their types: JSON, not CSV), CV scores."""
+    from tabflow.metrics import CV_STATS, METRICS, cv_key
+
+    scores = {cv_key(m, s): result["cv"][m][s] for m in METRICS for s in CV_STATS}
+    return {
+        "trial": trial,
+        "params": params,
+        **scores,
+        "fit_seconds": round(float(result["fit_seconds"]), 3),
+        "cached": bool(result["cached"]),
+    }
+
+
+def run(job: Job) -> None:
+    spec = job.params["sweep"]
+    shard, shards = int(job.params["shard"]), int(spec["shards"])
+    trials = Trials(job)
+    label = f"{trials.model} shard {shard + 1}/{shards}"
+    study = None
+    if spec["strategy"] == "tpe":
+        study, rows = _tpe(job, trials, spec, shard, label)
+    else:
+        rows = []
+        for index, params in job.params["trials"]:
+            result = trials.score(params)
+            rows.append(row(index, params, result))
+            _log_trial(label, index, params, result, trials.primary)
+    log.info(
+        "%s: %d trials, %d fitted, %d read from the trial cache",
+        label,
+        len(rows),
+        trials.fitted,
+        trials.cached,
+    )
+    out = Paths.from_config(job.cfg).sweep_shard(spec["name"], trials.model, shard)
+    write_json(out, {"study": study, "trials": rows})
+
+
+def _log_trial(label: str, index: int, params: dict, result: dict, primary: str) -> None:
+    cv = result["cv"][primary]
+    how = "cached" if result["cached"] else f"{result['fit_seconds']:.1f} s"
+    log.info(
+        "%s: trial %d %s: %s %.4f ± %.4f (%s)",
+        label,
+        index,
+        params,
+        primary,
+        cv["mean"],
+        cv["std"],
+        how,
+    )
+
+
+def _tpe(job: Job, trials: Trials, spec: dict, shard: int, label: str) -> tuple[str, list]:
+    """Ask Optuna for trials until the model's study has `trials` complete ones; the shards
+    of a model share the study through a journal file next to its results."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from tabflow.metrics import METRICS
+    from tabflow.sweep import Dimension, distributions, trial_key
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = distributions([Dimension.from_dict(d) for d in spec["space"]])
+    journal = Path(trials.paths.optuna_journal(spec["name"], trials.model))
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    direction = "maximize" if METRICS[trials.primary].greater_is_better else "minimize"
+    name = trial_key(**trials.base)  # new data, CV or code: a new study
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction=direction,
+        sampler=optuna.samplers.TPESampler(seed=trials.base["seed"] + shard),
+        load_if_exists=True,
+    )
+    rows: list[dict[str, Any]] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {name: _suggest(trial, name, dist) for name, dist in space.items()}
+        result = trials.score(params)
+        trial.set_user_attr("result", result)
+        rows.append(row(trial.number, params, result))
+        _log_trial(label, trial.number, params, result, trials.primary)
+        return float(result["cv"][trials.primary]["mean"])
+
+    complete = (optuna.trial.TrialState.COMPLETE,)
+    done = len(study.get_trials(deepcopy=False, states=complete))
+    if done < int(spec["trials"]):
+        stop = optuna.study.MaxTrialsCallback(int(spec["trials"]), states=complete)
+        study.optimize(objective, n_trials=int(spec["trials"]) - done, callbacks=[stop])
+    return name, rows
+
+
+def _suggest(trial: Any, name: str, dist: Any) -> Any:
+    import optuna.distributions as od
+
+    if isinstance(dist, od.IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+    if isinstance(dist, od.FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+    return trial.suggest_categorical(name, dist.choices)

@@ -1,0 +1,66 @@
+# --config sweep=NAME: per model of configs/sweep/NAME.yaml, shard jobs that run many
+# trials each (scored by CV on the training part: the test split is no input here), then
+# a selection job whose best.json is an input of the tuned model's train and evaluate.
+
+
+rule sweep_shard:
+    input:
+        train=PATHS.train_data,
+        summary=PATHS.data_summary,
+    output:
+        PATHS.sweep_shard("{sweep}", "{model}", "{shard}"),
+    log:
+        PATHS.log("sweep_shard", "{sweep}-{model}-{shard}"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        *code_of("sweep_shard"),
+        config=config_of(
+            "data.target_col",
+            "training.random_state",
+            "model",
+            "evaluation.cv_folds",
+            "evaluation.primary_metric",
+            "paths",
+        ),
+        sweep=lambda wildcards: PLAN.shard_spec(wildcards.model),
+        shard=lambda wildcards: int(wildcards.shard),
+        trials=lambda wildcards: PLAN.shard_trials(
+            wildcards.model, int(wildcards.shard)
+        ),
+    script:
+        "../scripts/stage.py"
+
+
+rule sweep_select:
+    input:
+        shards=sweep_shards,
+    output:
+        trials=PATHS.sweep_trials("{sweep}", "{model}"),
+        best=PATHS.sweep_best("{sweep}", "{model}"),
+        plot=report(
+            PATHS.sweep_plot("{sweep}", "{model}"),
+            caption="../report/sweep.rst",
+            category="Sweep {sweep}",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "CV score by parameter"},
+        ),
+        run=PATHS.sweep_run("{sweep}", "{model}"),
+    log:
+        PATHS.log("sweep_select", "{sweep}-{model}"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        *code_of("sweep_select"),
+        config=config_of("evaluation.primary_metric", "mlflow", "paths"),
+        sweep=lambda wildcards: PLAN.shard_spec(wildcards.model),
+    script:
+        "../scripts/stage.py"
