@@ -112,6 +112,18 @@ def edit_file(path: Path, old: str, new: str) -> str:
 
 _RULE = re.compile(r"^\s*(?:local)?rule (\w+):\s*$")
 _WILDCARDS = re.compile(r"^\s*wildcards: (.*)$")
+_FIELD = re.compile(r"^\s+(input|output|wildcards): (.*)$")
+
+
+def job_blocks(output: str) -> list[dict[str, str]]:
+    """Each job a (dry) run prints: its rule, and its input, output and wildcards lines."""
+    jobs: list[dict[str, str]] = []
+    for line in output.splitlines():
+        if m := _RULE.match(line):
+            jobs.append({"rule": m.group(1)})
+        elif jobs and (m := _FIELD.match(line)):
+            jobs[-1].setdefault(m.group(1), m.group(2))
+    return jobs
 
 
 def parse_jobs(output: str) -> set[tuple[str, str | None]]:

@@ -121,6 +121,16 @@ def _one_class(lines: list[str]) -> list[str]:
     return [lines[0], *(row for row in lines[1:] if row.endswith(",1"))]
 
 
+def _sweep(text: str):
+    """A case that adds configs/sweep/bad.yaml (removed afterwards) and runs it."""
+
+    def setup(project: Project) -> list[str]:
+        project.path.joinpath("configs/sweep/bad.yaml").write_text(text)
+        return ["--config", "sweep=bad"]
+
+    return setup
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -254,6 +264,54 @@ CASES = [
         "Connection refused): start the server or unset the variable",
     ),
     Case(
+        "sweep: a parameter the estimator does not take",
+        _sweep("space:\n  rf:\n    model.params.n_estimatorz: choice(10, 20)\n"),
+        "config error: configs/sweep/bad.yaml: space.rf.model.params.n_estimatorz: "
+        "RandomForestClassifier has no parameter 'n_estimatorz'; did you mean 'n_estimators'?",
+    ),
+    Case(
+        "sweep: an invalid value",
+        _sweep("space:\n  rf:\n    model.params.max_depth: choice(-1, 3)\n"),
+        "config error: configs/sweep/bad.yaml: space.rf.model.params.max_depth: -1 is invalid",
+    ),
+    Case(
+        "sweep: a model not in configs/model",
+        _sweep("space:\n  xgb:\n    model.params.C: choice(1, 2)\n"),
+        "config error: configs/sweep/bad.yaml: model 'xgb' is not in configs/model/ (it has "
+        "gb, lr, rf)",
+    ),
+    Case(
+        "sweep: an empty space",
+        _sweep("strategy: grid\nspace: {}\n"),
+        "config error: configs/sweep/bad.yaml: the space is empty",
+    ),
+    Case(
+        "sweep: an unparsable value",
+        _sweep("space:\n  lr:\n    model.params.C: choice(1,\n"),
+        "config error: configs/sweep/bad.yaml: space.lr.model.params.C: cannot parse 'choice(1,'",
+    ),
+    Case(
+        "sweep: an interval in a grid",
+        _sweep("strategy: grid\nspace:\n  lr:\n    model.params.C: interval(0.1, 1)\n"),
+        "config error: configs/sweep/bad.yaml: space.lr.model.params.C is an interval, which a "
+        "grid cannot enumerate",
+    ),
+    Case(
+        "sweep: a grid over the limit",
+        _sweep("max_grid: 2\nspace:\n  lr:\n    model.params.C: choice(0.1, 1, 10)\n"),
+        "config error: configs/sweep/bad.yaml: the grid of lr has 3 points, more than max_grid=2",
+    ),
+    Case(
+        "sweep: no trials",
+        _sweep("strategy: random\ntrials: 0\nspace:\n  lr:\n    model.params.C: choice(1, 2)\n"),
+        "config error: configs/sweep/bad.yaml: trials=0; give a whole number of at least 1",
+    ),
+    Case(
+        "sweep: no such sweep",
+        lambda project: ["--config", "sweep=nope"],
+        "config error: --config sweep=nope: configs/sweep/nope.yaml not found",
+    ),
+    Case(
         "ID column",
         _csv("ids.csv", _with_ids),
         "ids.csv: column(s) 'pid' (1025 distinct values in 1025 rows) look like row IDs: they "
@@ -293,6 +351,7 @@ def _restore(project: Project) -> None:
     for extra in project.path.glob("configs/model/*.yaml"):
         if extra.stem not in ("gb", "lr", "rf"):
             extra.unlink()
+    project.path.joinpath("configs/sweep/bad.yaml").unlink(missing_ok=True)
     if (project.path / "results").is_dir():
         subprocess.run(["chattr", "-i", str(project.path / "results")], check=True)
     project.env.pop("MLFLOW_TRACKING_URI", None)

@@ -151,28 +151,36 @@ def _tpe(job: Job, trials: Trials, spec: dict, shard: int, label: str) -> tuple[
     storage = JournalStorage(JournalFileBackend(str(journal)))
     direction = "maximize" if METRICS[trials.primary].greater_is_better else "minimize"
     name = trial_key(**trials.base)  # new data, CV or code: a new study
-    study = optuna.create_study(
-        study_name=name,
-        storage=storage,
-        direction=direction,
-        sampler=optuna.samplers.TPESampler(seed=trials.base["seed"] + shard),
-        load_if_exists=True,
-    )
+    optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True)
+    # Seeded by the shard and by how far the study got: a shard started again proposes
+    # new points rather than the ones its first start proposed (the cache has those).
+    started = len(optuna.load_study(study_name=name, storage=storage).trials)
+    seed = trials.base["seed"] + 1000 * shard + started
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
     rows: list[dict[str, Any]] = []
 
     def objective(trial: optuna.Trial) -> float:
         params = {name: _suggest(trial, name, dist) for name, dist in space.items()}
         result = trials.score(params)
         trial.set_user_attr("result", result)
+        trial.set_user_attr("shard", shard)
         rows.append(row(trial.number, params, result))
         _log_trial(label, trial.number, params, result, trials.primary)
         return float(result["cv"][trials.primary]["mean"])
 
+    # Each shard owns a share of `trials` and runs until its share is complete, so the
+    # count is exact however the shards interleave (and raising `trials` adds the rest).
+    shards, total = int(spec["shards"]), int(spec["trials"])
+    share = total // shards + (1 if shard < total % shards else 0)
     complete = (optuna.trial.TrialState.COMPLETE,)
-    done = len(study.get_trials(deepcopy=False, states=complete))
-    if done < int(spec["trials"]):
-        stop = optuna.study.MaxTrialsCallback(int(spec["trials"]), states=complete)
-        study.optimize(objective, n_trials=int(spec["trials"]) - done, callbacks=[stop])
+    mine = [
+        t
+        for t in study.get_trials(deepcopy=False, states=complete)
+        if t.user_attrs.get("shard") == shard
+    ]
+    if len(mine) < share:
+        study.optimize(objective, n_trials=share - len(mine))
     return name, rows
 
 

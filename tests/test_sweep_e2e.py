@@ -1,0 +1,161 @@
+"""End to end: hyperparameter sweeps through the real snakemake, on a copy of the state
+after a cold run. Small sweeps (a few trials of small models) keep it quick."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from .e2e import Project, fork, job_blocks, parse_jobs
+
+pytestmark = pytest.mark.e2e
+
+TINY = """\
+strategy: grid
+space:
+  rf:
+    model.params.n_estimators: choice(10, 30)
+    model.params.max_depth: choice(2, null)
+  lr:
+    model.params.C: choice(0.1, 1, 10)
+"""
+SWEEP = ("--config", "sweep=tiny", "sweep_shards=2")
+
+
+@pytest.fixture
+def swept(clones, tmp_path) -> Project:
+    project = fork(clones.b, tmp_path / "p")
+    (project.path / "configs/sweep/tiny.yaml").write_text(TINY)
+    return project
+
+
+def _shard_counts(project: Project, model: str = "") -> tuple[int, int]:
+    """(fitted, read from the cache) over the shard logs (of one model's shards)."""
+    fitted = cached = 0
+    for log in (project.path / "results/logs/sweep_shard").glob(f"*{model}-*.log"):
+        m = re.search(
+            r"(\d+) trials, (\d+) fitted, (\d+) read from the trial cache", log.read_text()
+        )
+        assert m, log
+        fitted, cached = fitted + int(m.group(2)), cached + int(m.group(3))
+    return fitted, cached
+
+
+def _runs(project: Project, role: str) -> list[tuple[str, str, dict]]:
+    """(run id, parent run id, tags) of every run with tag tabflow.role=role."""
+    with sqlite3.connect(project.path / "mlflow.db") as conn:
+        ids = [
+            r
+            for (r,) in conn.execute(
+                "SELECT run_uuid FROM tags WHERE key='tabflow.role' AND value=?", (role,)
+            )
+        ]
+        out = []
+        for run in ids:
+            tags = dict(conn.execute("SELECT key, value FROM tags WHERE run_uuid=?", (run,)))
+            out.append((run, tags.get("mlflow.parentRunId", ""), tags))
+    return out
+
+
+def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
+    project = swept
+    dry = project.snakemake("-j", "3", "-n", *SWEEP)
+    blocks = job_blocks(dry.stdout + dry.stderr)
+    searching = [b for b in blocks if b["rule"] in ("sweep_shard", "sweep_select")]
+    assert len(searching) == 2 * 2 + 2, "two shards and a selection per model"
+    for block in searching:
+        assert "test.parquet" not in block.get("input", ""), block
+    tuned = {("train", "rf-tiny"), ("evaluate", "rf-tiny"), ("train", "lr-tiny")}
+    assert tuned <= parse_jobs(dry.stdout + dry.stderr)
+
+    project.snakemake("-j", "3", *SWEEP)
+    for model, n in (("rf", 4), ("lr", 3)):
+        trials = pd.read_csv(project.path / f"results/sweeps/tiny/{model}/trials.csv")
+        assert len(trials) == n and trials["selected"].sum() == 1
+        best = json.loads((project.path / f"results/sweeps/tiny/{model}/best.json").read_text())
+        top = trials.sort_values(
+            ["cv_roc_auc_mean", "cv_roc_auc_std", "trial"], ascending=[False, True, True]
+        ).iloc[0]
+        assert best["trial"] == top["trial"], "the best CV mean on the training part"
+        cv = project.read_json(f"results/cv/{model}-tiny.json")
+        assert cv["roc_auc"]["mean"] == pytest.approx(best["cv"]["roc_auc"]["mean"])
+        assert (project.path / f"results/sweeps/tiny/{model}/cv_by_param.png").is_file()
+    board = pd.read_csv(project.path / "results/leaderboard.csv")
+    assert {"rf-tiny", "lr-tiny", "rf", "lr", "gb"} == set(board["model"])
+    row = board.set_index("model").loc["rf-tiny"]
+    assert 0 < row["roc_auc"] and 0 < row["cv_roc_auc_mean"], "test and CV side by side"
+    assert _shard_counts(project) == (7, 0)
+
+    # MLflow: a sweep run per model under the workflow run, a child per trial, one
+    # selected; the tuned model's run logs the selected parameters (and is the one model).
+    sweeps = _runs(project, "sweep")
+    assert sorted(t["tabflow.sweep_model"] for _, _, t in sweeps) == ["lr", "rf"]
+    trials = _runs(project, "trial")
+    for run_id, _, tags in sweeps:
+        children = [t for _, parent, t in trials if parent == run_id]
+        assert len(children) == {"rf": 4, "lr": 3}[tags["tabflow.sweep_model"]]
+        assert [t["tabflow.selected"] for t in children].count("true") == 1
+    with sqlite3.connect(project.path / "mlflow.db") as conn:
+        logged = dict(
+            conn.execute(
+                "SELECT p.key, p.value FROM params p JOIN tags t ON t.run_uuid = p.run_uuid "
+                "AND t.key = 'model' AND t.value = 'rf-tiny'"
+            )
+        )
+    rf_best = json.loads((project.path / "results/sweeps/tiny/rf/best.json").read_text())
+    assert logged["model.params.n_estimators"] == str(rf_best["params"]["n_estimators"])
+
+    # The same sweep again: nothing to do. A grown grid: only the new trials are fitted.
+    assert project.planned_jobs(*SWEEP) == set()
+    tiny = project.path / "configs/sweep/tiny.yaml"
+    tiny.write_text(TINY.replace("choice(10, 30)", "choice(10, 30, 50)"))
+    project.snakemake("-j", "3", *SWEEP)
+    assert _shard_counts(project, "rf") == (2, 4), "2 new points fitted, 4 read back"
+    assert len(pd.read_csv(project.path / "results/sweeps/tiny/rf/trials.csv")) == 6
+
+    # Other CV settings: every trial is fitted again.
+    cv4 = (*SWEEP, "overrides=evaluation.cv_folds=4")
+    project.snakemake("-j", "3", *cv4)
+    assert _shard_counts(project) == (6 + 3, 0)
+
+
+TPE = """\
+strategy: tpe
+trials: 6
+space:
+  lr:
+    model.params.C: tag(log, interval(0.01, 10))
+"""
+
+
+def test_tpe_shards_share_one_study_through_a_cluster_executor(clones, tmp_path):
+    """Optuna's TPE with two shards submitted through cluster-generic; raising `trials`
+    runs only the new ones."""
+    project = fork(clones.b, tmp_path / "p")
+    tpe = project.path / "configs/sweep/tpe6.yaml"
+    tpe.write_text(TPE)
+    cluster = (
+        "--executor",
+        "cluster-generic",
+        "--cluster-generic-submit-cmd",
+        "tests/scheduler/submit.sh",
+        "--seconds-between-status-checks",
+        "1",
+    )
+    args = ("--config", "sweep=tpe6", "sweep_shards=2", "models=[lr]")
+    res = project.snakemake("-j", "3", *cluster, *args)
+    submitted = re.findall(
+        r"Submitted job \d+ with external jobid 'local-\d+'", res.stdout + res.stderr
+    )
+    assert len(submitted) >= 2 + 1 + 2, "two shards, the selection, the tuned train/evaluate"
+    trials = pd.read_csv(project.path / "results/sweeps/tpe6/lr/trials.csv")
+    assert len(trials) == 6 and (project.path / "results/sweeps/tpe6/lr/optuna.journal").is_file()
+    tpe.write_text(TPE.replace("trials: 6", "trials: 8"))
+    project.snakemake("-j", "3", *args)
+    assert len(pd.read_csv(project.path / "results/sweeps/tpe6/lr/trials.csv")) == 8
+    fitted, _ = _shard_counts(project)
+    assert fitted == 2
