@@ -15,6 +15,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/leaderboard.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/seeds.smk"
 
 
 rule all:

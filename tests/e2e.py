@@ -133,7 +133,7 @@ def parse_jobs(output: str) -> set[tuple[str, str | None]]:
             jobs.append([m.group(1), None])
         elif (m := _WILDCARDS.match(line)) and jobs:
             wc = dict(part.split("=", 1) for part in m.group(1).split(", "))
-            jobs[-1][1] = wc.get("model")
+            jobs[-1][1] = wc.get("model") or wc.get("base")
     return {(rule, model) for rule, model in jobs if rule != "all"}
 
 

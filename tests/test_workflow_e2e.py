@@ -574,16 +574,19 @@ def test_scripts_run_by_hand_with_argv_overrides(forked):
     assert len(lines) == 1 and "training.test_size=2.0 is invalid" in lines[0], bad.stderr
 
 
-def test_seeds_multiply_the_models_into_train_evaluate_pairs(forked):
-    """`--config seeds=[1,2]`: one train/evaluate pair and one MLflow run per model and seed."""
+def test_seeds_multiply_the_models_in_one_job_per_model(forked):
+    """`--config seeds=[1,2]`: one job per model trains and evaluates every seed; each seed
+    has its own files, MLflow run and leaderboard row."""
     project = forked
     args = ("--config", "models=[rf]", "seeds=[1,2]")
     names = ["rf-seed1", "rf-seed2"]
     res = project.snakemake("-j", "3", *args)
-    assert parse_jobs(res.stdout + res.stderr) == {
-        *((rule, name) for rule in ("train", "evaluate") for name in names),
-        ("leaderboard", None),
-    }, "the split is shared: no preprocess"
+    assert parse_jobs(res.stdout + res.stderr) == {("seed_batch", "rf"), ("leaderboard", None)}, (
+        "the split is shared: no preprocess"
+    )
+    for name in names:
+        assert project.path.joinpath(f"results/plots/{name}/roc_curve.png").is_file()
+    assert project.planned_jobs(*args) == set()
     scores = [
         pd.read_csv(project.path / f"results/predictions/{name}.csv")["y_score"] for name in names
     ]

@@ -64,6 +64,20 @@ class Plan:
     # --config sweep=NAME: {name, strategy, trials, models: {model: {space, trials, shards}}}
     sweep: dict[str, Any] | None = None
     tuned: dict[str, str] = field(default_factory=dict)  # rf-small -> rf
+    # --config seeds=[...]: base model -> its per-seed models, trained in one job
+    batches: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds of a --config seeds=[...] run, in order (none otherwise)."""
+        names = next(iter(self.batches.values()), [])
+        return [int(name.rsplit("-seed", 1)[1]) for name in names]
+
+    @property
+    def single(self) -> list[str]:
+        """The models that get a train and an evaluate job of their own."""
+        batched = {name for names in self.batches.values() for name in names}
+        return [m for m in self.models if m not in batched]
 
     def shard_spec(self, model: str) -> dict[str, Any]:
         """What a shard (and the selection) of a model's sweep needs to know."""
@@ -107,7 +121,7 @@ class Plan:
         return canonical(out)
 
 
-_SAVED = ("models", "configs", "sweep", "tuned")
+_SAVED = ("models", "configs", "sweep", "tuned", "batches")
 
 
 def canonical(value: Any) -> Any:
@@ -238,7 +252,10 @@ def make_plan(
         if sweep:
             raise ConfigError("--config seeds and sweep go one at a time: leave one out")
         configs = seeded(configs, parse_seeds(seeds))
-        chosen = list(configs)
+        batches: dict[str, list[str]] = {}
+        for name in configs:
+            batches.setdefault(name.rsplit("-seed", 1)[0], []).append(name)
+        return Plan(list(configs), configs, urls, batches=batches)
     if not sweep:
         return Plan(chosen, configs, urls)
     plan_sweep, tuned = sweep_plan(str(sweep), sweep_shards, cores or 1, configs, known)

@@ -22,7 +22,7 @@ def run_job(smk: Any) -> None:
     """The job Snakemake hands to the script: the stage is the rule's name. A model a
     sweep tuned has its selected parameters as input `tuned`."""
     stage = smk.rule
-    config = smk.params.config
+    config = smk.params.get("config") or {}  # a batch carries one config per model
     if "tuned" in smk.input.keys():
         import json
         from pathlib import Path

@@ -40,9 +40,14 @@ if workflow.is_main_process:
 
 
 wildcard_constraints:
-    model="|".join(map(re.escape, PLAN.models)),
+    model="|".join(map(re.escape, PLAN.single)) or "(?!)",
+    base="|".join(map(re.escape, PLAN.batches)) or "(?!)",
     sweep=re.escape(PLAN.sweep["name"]) if PLAN.sweep else "(?!)",
     shard=r"\d+",
+
+
+# The keys an evaluate job reads: the whole config but notify (its MLflow run records it).
+EVALUATE_KEYS = ("data", "training", "model", "evaluation", "mlflow", "paths")
 
 
 def config_of(*keys):
@@ -76,15 +81,15 @@ def sweep_outputs():
     ]
 
 
-def figure(name):
+def figure(name, model="{model}"):
     """A model's figure (tabflow.plots.PLOTS), in the report under its model and title."""
     title = PLOTS[name].title
     return report(
-        PATHS.plot("{model}", PLOTS[name].file),
+        PATHS.plot(model, PLOTS[name].file),
         caption=f"../report/{name}.rst",
-        category="{model}",
+        category=model,
         subcategory=title,
-        labels={"model": "{model}", "figure": title},
+        labels={"model": model, "figure": title},
     )
 
 

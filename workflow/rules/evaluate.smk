@@ -22,7 +22,6 @@ rule evaluate:
         runtime=20,
     params:
         *code_of("evaluate"),
-        # The whole config (minus notify): the MLflow run records it.
-        config=config_of("data", "training", "model", "evaluation", "mlflow", "paths"),
+        config=config_of(*EVALUATE_KEYS),
     script:
         "../scripts/stage.py"

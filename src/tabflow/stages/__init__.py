@@ -38,6 +38,7 @@ STAGES: dict[str, Stage] = {
     "leaderboard": Stage("tabflow.stages.leaderboard:run", per_model=False),
     "sweep_shard": Stage("tabflow.stages.sweep_shard:run", per_model=True),
     "sweep_select": Stage("tabflow.stages.sweep_select:run", per_model=True),
+    "seed_batch": Stage("tabflow.stages.seed_batch:run", per_model=True),
 }
 
 

@@ -1,0 +1,46 @@
+# --config seeds=[...]: one job per model trains and evaluates it under every seed, writing
+# what a train and an evaluate job would write for each `<model>-seed<n>`.
+
+
+def seeded(path, *args):
+    """One output per seed of the batch's model (`{base}` stays a wildcard)."""
+    return [path(f"{{base}}-seed{seed}", *args) for seed in PLAN.seeds]
+
+
+def seeded_figures():
+    """Every seed's figures, in the report under that seed's model."""
+    names = [f"{{base}}-seed{seed}" for seed in PLAN.seeds]
+    return [figure(name, model) for model in names for name in PLOTS]
+
+
+rule seed_batch:
+    input:
+        train=PATHS.train_data,
+        test=PATHS.test_data,
+        summary=PATHS.data_summary,
+    output:
+        *seeded(PATHS.model_file),
+        *seeded(PATHS.train_info),
+        *seeded(PATHS.cv),
+        *seeded(PATHS.metrics),
+        *seeded(PATHS.predictions),
+        *seeded(PATHS.importance),
+        *seeded(PATHS.mlflow_run),
+        *seeded_figures(),
+    log:
+        PATHS.log("seed_batch", "{base}"),
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        *code_of("seed_batch"),
+        # Every seed's whole config (minus notify): its MLflow run records it.
+        batch=lambda wildcards: {
+            name: PLAN.select(name, EVALUATE_KEYS)
+            for name in PLAN.batches[wildcards.base]
+        },
+    script:
+        "../scripts/stage.py"
