@@ -93,6 +93,17 @@ def figure(name, model="{model}"):
     )
 
 
+def seeded(path, *args):
+    """One output per seed of the batch's model (`{base}` stays a wildcard)."""
+    return [path(f"{{base}}-seed{seed}", *args) for seed in PLAN.seeds]
+
+
+def seeded_figures():
+    """Every seed's figures, in the report under that seed's model."""
+    names = [f"{{base}}-seed{seed}" for seed in PLAN.seeds]
+    return [figure(name, model) for model in names for name in PLOTS]
+
+
 # Main process, around the jobs (not in dry-runs or no-op runs): the MLflow DB, experiment
 # and the invocation's parent run are created once, before any job opens them (parallel
 # first use of a new sqlite DB races); evaluate jobs log their runs as its children. At

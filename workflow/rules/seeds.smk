@@ -2,17 +2,6 @@
 # what a train and an evaluate job would write for each `<model>-seed<n>`.
 
 
-def seeded(path, *args):
-    """One output per seed of the batch's model (`{base}` stays a wildcard)."""
-    return [path(f"{{base}}-seed{seed}", *args) for seed in PLAN.seeds]
-
-
-def seeded_figures():
-    """Every seed's figures, in the report under that seed's model."""
-    names = [f"{{base}}-seed{seed}" for seed in PLAN.seeds]
-    return [figure(name, model) for model in names for name in PLOTS]
-
-
 rule seed_batch:
     input:
         train=PATHS.train_data,
