@@ -15,7 +15,14 @@ reported as medians of `--reps` repetitions (this machine is shared and noisy):
                and through one_process.py: wall time, and each stage's peak RSS
                (from the "done: ..." line every job writes to its log)
   many         every model x 10 seeds (`--config seeds=[0,...,9]`): time to build the DAG
-               (a dry run), wall time of the run, and that every MLflow run is there
+               (a dry run), wall time of the run against the same work in one process
+               (one_process.py --seeds), and that every MLflow run is there
+  sweep        configs/sweep/wide.yaml (3 models x 40 random trials, 5-fold CV, each trial
+               an MLflow child run, then each best refit and tested): snakemake -j 3
+               against (a) one process in a plain loop (one_process.py --sweep, CV with
+               n_jobs=2), (b) one Snakemake job per trial (sweep_shards=40), (c) Hydra
+               multirun with the basic launcher over benchmarks/hydra_trial.py (trials only)
+  extension    a 24-point grid, then grown to 36 points: trials fitted and wall time
 
 --quick (the smoke test): one repetition, model lr only, 2,000 rows, 2 seeds.
 Writes a JSON file (default: benchmarks/results.json) and prints a table.
@@ -37,7 +44,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_CASES = ("cold", "noop", "incremental", "dvc_repro", "large", "many")
+ALL_CASES = ("cold", "noop", "incremental", "dvc_repro", "large", "many", "sweep", "extension")
 BUDGET = {  # issue 6, on this 2-core machine
     "cold_ratio": 1.0,
     "noop_ratio": 1.15,  # issue 12: against a bare Snakemake's no-op in the same run
@@ -46,6 +53,9 @@ BUDGET = {  # issue 6, on this 2-core machine
     "large_wall_ratio": 1.2,
     "large_memory_ratio": 1.5,
     "many_dag_seconds": 3.0,
+    "many_ratio": 1.5,  # issue 14: seeds against the same work in one process
+    "sweep_vs_loop": 1.0,  # (a)
+    "sweep_vs_job_per_trial": 0.25,  # (b)
 }
 DONE = re.compile(r"done: ([\d.]+) s wall, ([\d.]+) s CPU, peak RSS (\d+) MB")
 
@@ -340,15 +350,137 @@ def case_many(b: Bench, out: dict, n_seeds: int) -> None:
             "SELECT COUNT(*) FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
             "AND t.key = 'model' AND t.value LIKE '%-seed%' WHERE r.status = 'FINISHED'"
         ).fetchone()[0]
+    b.clean()
+    seeds = ",".join(map(str, range(n_seeds)))
+    args = [sys.executable, str(ROOT / "benchmarks/one_process.py")]
+    loop = b.time(*args, "--models", ",".join(b.models), "--seeds", seeds)
     out["many"] = {
         "pairs": len(b.models) * n_seeds,
         "dag_s": dag,
         "dag_median_s": median(dag),
         "total_s": round(total, 2),
+        "one_process_s": round(loop, 2),
+        "ratio": round(total / loop, 2),
         "mlflow_runs_finished": finished,
         "mlflow_or_sqlite_errors": problems,
     }
     b.clean()
+
+
+def _fitted(results: Path) -> tuple[int, int]:
+    """(trials fitted, read from the cache) over the shard logs of the last run."""
+    fitted = cached = 0
+    for log in (results / "logs" / "sweep_shard").glob("*.log"):
+        if m := re.search(r"(\d+) fitted, (\d+) read from", log.read_text()):
+            fitted, cached = fitted + int(m[1]), cached + int(m[2])
+    return fitted, cached
+
+
+def case_sweep(b: Bench, out: dict, name: str) -> None:
+    """The sweep's trials and tuned models (no default models) three ways, alternating."""
+    import json as _json
+
+    import yaml
+
+    space = yaml.safe_load((b.work / "configs" / "sweep" / f"{name}.yaml").read_text())
+    swept = [m for m in space["space"] if m in b.models]
+    targets = [f"results/metrics/{m}-{name}.json" for m in swept]
+    targets += [f"results/sweeps/{name}/{m}/trials.csv" for m in swept]
+    config = ["--config", f"sweep={name}", f"models=[{','.join(b.models)}]"]
+    loop_args = [sys.executable, str(ROOT / "benchmarks/one_process.py"), "--sweep", name]
+    loop_args += ["--models", ",".join(b.models)]
+    ours, loop = [], []
+    counts = {m: 0 for m in swept}
+    fitted = 0
+    for rep in range(b.reps):
+        for which in ("ours", "loop") if rep % 2 == 0 else ("loop", "ours"):
+            b.clean()
+            if which == "loop":
+                loop.append(b.time(*loop_args))
+                continue
+            ours.append(b.time("snakemake", "-j", "3", *targets, *config))
+            fitted, _ = _fitted(b.work / "results")
+            for model in swept:
+                shards = (b.work / "results" / "sweeps" / name / model).glob("shard-*.json")
+                counts[model] = sum(len(_json.loads(p.read_text())["trials"]) for p in shards)
+    trials = sum(counts.values())
+    b.clean()
+    per_trial = b.time("snakemake", "-j", "3", *targets, *config, "sweep_shards=40")
+    jobs = len(list((b.work / "results" / "logs" / "sweep_shard").glob("*.log")))
+    (b.work / "mlflow.db").unlink(missing_ok=True)
+    # (c): the trials under Hydra's multirun, after the same preprocessing (kept from (b)).
+    hydra = 0.0
+    for model in swept:
+        n = counts[model]
+        hydra += b.time(
+            sys.executable,
+            str(ROOT / "benchmarks/hydra_trial.py"),
+            "-m",
+            f"model={model}",
+            f"sweep_name={name}",
+            f"trial=range(0,{n})",
+        )
+    b.clean()
+    out["sweep"] = {
+        "sweep": name,
+        "trials": trials,
+        "fitted": fitted,
+        "snakemake_s": ours,
+        "one_process_s": loop,
+        "snakemake_median_s": median(ours),
+        "one_process_median_s": median(loop),
+        "vs_loop": round(median(ours) / median(loop), 2),
+        "job_per_trial_s": round(per_trial, 2),
+        "job_per_trial_jobs": jobs,
+        "vs_job_per_trial": round(median(ours) / per_trial, 2),
+        "hydra_multirun_trials_only_s": round(hydra, 2),
+    }
+
+
+# 4 x 3 x 2 = 24 points; the first parameter then gets 2 more values: 36.
+GRID_24 = {
+    "rf": (
+        "model.params.n_estimators: choice(20, 40, 60, 80)",
+        "model.params.max_depth: choice(2, 4, null)",
+        "model.params.min_samples_leaf: choice(1, 3)",
+        "choice(20, 40, 60, 80, 100, 120)",
+    ),
+    "lr": (
+        "model.params.C: choice(0.01, 0.1, 1, 10)",
+        "model.params.tol: choice(0.0001, 0.001, 0.01)",
+        "model.params.fit_intercept: choice(true, false)",
+        "choice(0.01, 0.1, 1, 10, 100, 1000)",
+    ),
+}
+
+
+def case_extension(b: Bench, out: dict) -> None:
+    """24 grid points, then 36 (two more values of one parameter): only 12 are fitted."""
+    model = "rf" if "rf" in b.models else b.models[0]
+    *lines, grown_values = GRID_24[model]
+    grid = "strategy: grid\nspace:\n  " + model + ":\n" + "".join(f"    {x}\n" for x in lines)
+    path = b.work / "configs" / "sweep" / "grid24.yaml"
+    path.write_text(grid)
+    config = ["--config", "sweep=grid24", f"models=[{model}]"]
+    targets = [f"results/sweeps/grid24/{model}/trials.csv"]
+    b.clean()
+    first = b.time("snakemake", "-j", "3", *targets, *config)
+    first_fitted = _fitted(b.work / "results")
+    first_values = lines[0].split(": ", 1)[1]
+    path.write_text(grid.replace(first_values, grown_values))
+    grown = b.time("snakemake", "-j", "3", *targets, *config)
+    fitted, cached = _fitted(b.work / "results")
+    path.unlink()
+    b.clean()
+    out["extension"] = {
+        "model": model,
+        "points": [24, 36],
+        "first_s": round(first, 2),
+        "first_fitted": first_fitted[0],
+        "grown_s": round(grown, 2),
+        "grown_fitted": fitted,
+        "grown_cached": cached,
+    }
 
 
 def table(out: dict) -> str:
@@ -418,14 +550,56 @@ def table(out: dict) -> str:
         rows.append(
             (
                 f"6 {c['pairs']} pairs: DAG (dry run)",
-                f"total {c['total_s']} s, runs {c['mlflow_runs_finished']}/{c['pairs']}",
+                f"runs {c['mlflow_runs_finished']}/{c['pairs']}",
                 c["dag_median_s"],
                 BUDGET["many_dag_seconds"],
             )
         )
+        rows.append(
+            (
+                f"6 {c['pairs']} pairs / one process",
+                f"{c['total_s']} s / {c['one_process_s']} s",
+                c["ratio"],
+                BUDGET["many_ratio"],
+            )
+        )
+    if c := out.get("sweep"):
+        rows.append(
+            (
+                f"7 sweep {c['trials']} trials / loop",
+                f"{c['snakemake_median_s']} s / {c['one_process_median_s']} s",
+                c["vs_loop"],
+                BUDGET["sweep_vs_loop"],
+            )
+        )
+        rows.append(
+            (
+                "7 sweep / a job per trial",
+                f"{c['snakemake_median_s']} s / {c['job_per_trial_s']} s",
+                c["vs_job_per_trial"],
+                BUDGET["sweep_vs_job_per_trial"],
+            )
+        )
+        rows.append(
+            (
+                "7 Hydra multirun (trials only)",
+                f"{c['hydra_multirun_trials_only_s']} s",
+                None,
+                None,
+            )
+        )
+    if c := out.get("extension"):
+        rows.append(
+            (
+                "8 grid 24 -> 36: fitted, s",
+                f"{c['first_fitted']}: {c['first_s']} s; {c['grown_fitted']}: {c['grown_s']} s",
+                c["grown_fitted"],
+                12,
+            )
+        )
     lines = [f"{'measure':34} {'figures':26} {'value':>7} {'budget':>7}  met"]
     for name, figures, value, budget in rows:
-        if budget is None:
+        if budget is None or value is None:
             met = "-"
         else:
             met = "yes" if value is not None and value <= budget else "NO"
@@ -490,6 +664,15 @@ def main(argv: list[str] | None = None) -> None:
                 case_large(b, out, rows, args.large_models.split(","))
             elif case == "many":
                 case_many(b, out, 2 if args.quick else 10)
+            elif case == "sweep":
+                if args.quick:  # the demo sweeps name models the quick copy does not have
+                    quick = (
+                        "strategy: grid\nspace:\n  lr:\n    model.params.C: choice(0.1, 1, 10)\n"
+                    )
+                    (work / "configs" / "sweep" / "quick.yaml").write_text(quick)
+                case_sweep(b, out, "quick" if args.quick else "wide")
+            elif case == "extension":
+                case_extension(b, out)
             else:
                 globals()[f"case_{case}"](b, out)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")

@@ -1,10 +1,13 @@
 """The baseline `make bench` compares with: the pipeline's work in one Python process.
 
-    python benchmarks/one_process.py [--models lr,rf] [hydra overrides ...]
+    python benchmarks/one_process.py [--models lr,rf] [--seeds 0,1] [--sweep NAME] [overrides]
 
 Run from a project root. Same stages, same config, same MLflow logging (the models too)
 as `snakemake -j 3`, one after the other in this process: imports happen once, nothing
-runs in parallel, there is no DAG and no rerun logic.
+runs in parallel, there is no DAG and no rerun logic. With --sweep: the sweep's trials in
+a plain loop (the same trials, the same CV with n_jobs=2, each logged as an MLflow child
+run), then each model's best refit, scored once on the test split and logged with its
+model; no default models, no trial cache.
 """
 
 from __future__ import annotations
@@ -22,15 +25,76 @@ def main() -> None:
     started = time.perf_counter()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="", help="comma-separated (default: all)")
+    parser.add_argument("--seeds", default="", help="comma-separated seeds (--config seeds)")
+    parser.add_argument("--sweep", default="", help="a configs/sweep/ name")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
-    plan = make_plan(args.overrides, args.models.split(",") if args.models else None)
-    models = tuple(plan.models)
-    for stage in ("preprocess", "train", "evaluate", "leaderboard"):
-        run = STAGES[stage].load()
-        for model in models if STAGES[stage].per_model else (None,):
-            run(Job(plan.cfg(model), model=model, models=models))
+    models = args.models.split(",") if args.models else None
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    if args.sweep:
+        sweep(make_plan(args.overrides, models, sweep=args.sweep, sweep_shards=1))
+    else:
+        plan = make_plan(args.overrides, models, seeds)
+        names = tuple(plan.models)
+        for stage in ("preprocess", "train", "evaluate", "leaderboard"):
+            run = STAGES[stage].load()
+            for model in names if STAGES[stage].per_model else (None,):
+                run(Job(plan.cfg(model), model=model, models=names))
     print(usage(started))
+
+
+def sweep(plan) -> None:
+    import time
+
+    import pandas as pd
+
+    from tabflow import metrics
+    from tabflow.data import xy
+    from tabflow.io import read_json
+    from tabflow.models import build_pipeline
+    from tabflow.paths import Paths
+    from tabflow.stages import Declared, preprocess, train, with_tuned
+    from tabflow.stages import evaluate as evaluate_stage
+    from tabflow.stages.sweep_select import select
+    from tabflow.stages.sweep_shard import row
+    from tabflow.tracking import store, sweep_run
+
+    first = plan.cfg()
+    preprocess.run(Job(first))
+    paths = Paths.from_config(first)
+    summary = read_json(paths.data_summary)
+    X, y = xy(pd.read_parquet(paths.train_data), first.data.target_col)
+    metric = str(first.evaluation.primary_metric)
+    for model in plan.sweep["models"]:
+        cfg = plan.cfg(model)
+        rows = []
+        for index, params in plan.shard_trials(model, 0):
+            model_cfg = cfg.model.to_dict()
+            model_cfg["params"].update(params)
+            pipeline = build_pipeline(
+                model_cfg, summary["numeric_cols"], summary["categorical_cols"]
+            )
+            start = time.perf_counter()
+            cv = metrics.cross_validate(
+                pipeline,
+                X,
+                y,
+                int(cfg.evaluation.cv_folds),
+                int(cfg.training.random_state),
+                n_jobs=2,
+                primary=metric,
+                log_folds=False,
+            )
+            result = {"cv": cv, "fit_seconds": time.perf_counter() - start, "cached": False}
+            rows.append(row(index, params, result))
+        best = select(rows, metric)
+        experiment_id, parent = store.connect(cfg, paths)
+        name = plan.sweep["name"]
+        sweep_run.log_sweep(cfg, model, name, rows, best, [], experiment_id, parent, "")
+        tuned = f"{model}-{name}"
+        tuned_cfg = Declared(with_tuned(plan.configs[model], best), rule=None)
+        train.fit(tuned_cfg, tuned, threads=2)
+        evaluate_stage.run(Job(tuned_cfg, model=tuned))
 
 
 if __name__ == "__main__":

@@ -322,13 +322,13 @@ CASES = [
         "stray strings in a numeric column",
         _csv("stray.csv", _stray_strings),
         "stray.csv: column 'chol' holds numbers but 2 value(s) are not: 'n/a?' (line 5), "
-        "'abc' (line 10); if they mean missing, set data.na_markers=[n/a?, abc]",
+        "'abc' (line 10); if they mean missing, set data.na_markers=[n/a?,abc]",
     ),
     Case(
         "semicolon-separated CSV",
         _csv("semicolon.csv", lambda lines: [line.replace(",", ";") for line in lines]),
         "semicolon.csv: the header is one column 'age;sex;cp;trestbps;chol;fbs;restecg;thalach"
-        ";exang;oldpeak;s': the file looks ';'-separated; set data.sep=';'",
+        ";exang;oldpeak;s': the file looks semicolon-separated (';'); set data.sep=semicolon",
     ),
     Case(
         "single-class target",

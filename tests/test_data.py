@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
@@ -282,9 +284,10 @@ def test_infinite_values_are_missing_with_a_warning(tmp_path, caplog):
 
 def test_a_semicolon_separated_file_is_named_as_such(tmp_path):
     text = "a;b;y\n1;2;0\n3;4;1\n"
-    with pytest.raises(DataError, match=r"the file looks ';'-separated; set data.sep=';'"):
+    expected = "the file looks semicolon-separated (';'); set data.sep=semicolon"
+    with pytest.raises(DataError, match=re.escape(expected)):
         load_raw(_own_csv(tmp_path, text))
-    assert list(load_raw(_own_csv(tmp_path, text, sep=";")).columns) == ["a", "b", "y"]
+    assert list(load_raw(_own_csv(tmp_path, text, sep="semicolon")).columns) == ["a", "b", "y"]
 
 
 def test_a_single_class_target_says_so():

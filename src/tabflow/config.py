@@ -37,7 +37,7 @@ class DataConfig:
     # Make a multi-valued numeric target binary: positive when `<op> <number>` holds,
     # e.g. "> 0" (UCI's num 0-4: disease when num > 0). Empty: the target must be binary.
     positive_when: str = ""
-    # The field separator of the CSV.
+    # The field separator of the CSV: one character, or comma, semicolon, tab, pipe.
     sep: str = ","
     # The file categorical_cols and na_values were written for: with another raw_path
     # they are not applied. Overriding either of them on the command line means "for
@@ -59,8 +59,11 @@ class DataConfig:
             )
         if self.id_col is not None and self.id_col == self.target_col:
             raise _range("data.id_col", self.id_col, "a column other than data.target_col")
-        if len(self.sep) != 1:
-            raise _range("data.sep", self.sep, "one character, e.g. ',' or ';'")
+        from tabflow.data import SEPARATORS
+
+        if len(self.sep) != 1 and self.sep not in SEPARATORS:
+            names = ", ".join(SEPARATORS)
+            raise _range("data.sep", self.sep, f"one character, or one of {names}")
 
 
 @dataclass

@@ -59,7 +59,7 @@ def load_raw(data_cfg: Any) -> pd.DataFrame:
             path,
         )
     markers = [str(v) for v in data_cfg.na_markers]
-    sep = str(data_cfg.sep)
+    sep = separator(str(data_cfg.sep))
     try:
         header = list(pd.read_csv(path, nrows=0, sep=sep).columns)
         # Global markers join each column's own codes.
@@ -113,16 +113,25 @@ def _without_id_like(df: pd.DataFrame, data_cfg: Any, path: Path) -> pd.DataFram
     )
 
 
+# data.sep by name: `;` and a tab do not survive a shell, --config and Hydra's grammar.
+SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|"}
+
+
+def separator(sep: str) -> str:
+    """data.sep: one character, or a name from SEPARATORS."""
+    return SEPARATORS.get(sep, sep)
+
+
 def _check_separator(df: pd.DataFrame, path: Path, sep: str) -> None:
     """One column whose name holds another separator: the file uses that one."""
     if len(df.columns) != 1:
         return
     name = str(df.columns[0])
-    for other, shown in ((";", ";"), ("\t", "\\t"), ("|", "|")):
+    for word, other in SEPARATORS.items():
         if other != sep and other in name:
             raise DataError(
                 f"{path}: the header is one column {name[:60]!r}: the file looks "
-                f"{shown!r}-separated; set data.sep='{shown}'"
+                f"{word}-separated ({other!r}); set data.sep={word}"
             )
 
 

@@ -38,7 +38,7 @@ def check_values(df: pd.DataFrame, source: str, target: str, categorical: set[st
         stray = known[numbers.isna()]
         shown = ", ".join(f"{v!r} (line {i + 2})" for i, v in stray.head(5).items())
         more = f" and {len(stray) - 5} more" if len(stray) > 5 else ""
-        markers = ", ".join(dict.fromkeys(map(str, stray)))
+        markers = ",".join(dict.fromkeys(map(str, stray)))  # no spaces: pasteable as is
         raise DataError(
             f"{source}: column {col!r} holds numbers but {len(stray)} value(s) are not: "
             f"{shown}{more}; if they mean missing, set data.na_markers=[{markers}]; if the "
