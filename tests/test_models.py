@@ -90,3 +90,39 @@ def test_estimator_params_are_checked_when_the_config_is_composed(
     with pytest.raises(ConfigError) as err:
         compose_config(overrides, model=model)
     assert str(err.value).startswith(message), str(err.value)
+
+
+@pytest.mark.parametrize("target", sorted(ALLOWED_ESTIMATORS))
+def test_every_allowed_estimator_round_trips_through_skops(tmp_path, target):
+    """skops holds every allowed pipeline with the types SKOPS_TRUSTED names, and no more."""
+    import skops.io
+
+    from tabflow.models import SKOPS_TRUSTED, load_model, save_model
+
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(
+        {"a": rng.normal(size=60), "b": rng.randint(0, 3, 60), "c": rng.choice(["x", "y"], 60)}
+    )
+    X.loc[3, "a"], X.loc[5, "c"] = np.nan, np.nan
+    y = pd.Series(rng.randint(0, 2, 60))
+    params = {"probability": True} if target.endswith("SVC") else {}
+    model = build_pipeline({"_target_": target, "scale": True, "params": params}, ["a", "b"], ["c"])
+    model.fit(X, y)
+    path = tmp_path / "m.skops"
+    save_model(model, path)
+    assert set(skops.io.get_untrusted_types(file=str(path))) <= set(SKOPS_TRUSTED)
+    np.testing.assert_array_equal(load_model(path).predict_proba(X), model.predict_proba(X))
+
+
+def test_a_model_file_with_other_types_is_refused(tmp_path):
+    import fractions
+
+    import skops.io
+
+    from tabflow.errors import DataError
+    from tabflow.models import load_model
+
+    path = tmp_path / "odd.skops"
+    skops.io.dump({"f": fractions.Fraction(1, 3)}, str(path))  # a type nobody trusted
+    with pytest.raises(DataError, match="holds types tabflow does not trust"):
+        load_model(path)

@@ -12,7 +12,7 @@ Error in rule train:
     message: None
     jobid: 8
     input: results/data/train.parquet
-    output: results/models/rf.joblib, results/models/rf.train.json, results/cv/rf.json
+    output: results/models/rf.skops, results/models/rf.train.json, results/cv/rf.json
     log: {log} (check log file(s) for error details)
 Shutting down, this might take some time.
 Exiting because a job execution failed. Look above for error messages

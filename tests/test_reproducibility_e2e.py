@@ -243,7 +243,7 @@ def test_back_in_time_restores_the_first_results(tracked):
     a.run("git", "commit", "-q", "-am", "rf with 50 trees")
     second_results = tree_digest(a.path / "results")
     assert second_results["metrics/rf.json"] != first_results["metrics/rf.json"] or (
-        second_results["models/rf.joblib"] != first_results["models/rf.joblib"]
+        second_results["models/rf.skops"] != first_results["models/rf.skops"]
     )
 
     a.run("git", "checkout", "-q", first_commit)

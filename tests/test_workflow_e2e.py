@@ -15,11 +15,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+from tabflow.models import load_model
 
 from .conftest import BIN
 from .e2e import (
@@ -100,7 +101,7 @@ def test_dvc_pull_restores_the_demo_data_with_a_safe_cache(project, clones, mlfl
 def test_every_output_is_under_results(project):
     for model in MODELS:
         for rel in (
-            f"results/models/{model}.joblib",
+            f"results/models/{model}.skops",
             f"results/metrics/{model}.json",
             f"results/cv/{model}.json",
             f"results/importance/{model}.csv",
@@ -227,18 +228,23 @@ def test_parent_run_holds_the_leaderboard_and_groups_the_model_runs(project, mon
     assert open(got).read() == (project.path / "results/leaderboard.csv").read_text()
 
 
-def test_logged_model_predicts_exactly_like_the_file(project, monkeypatch):
+def test_logged_model_predicts_exactly_like_the_file_with_pickle_off(project, monkeypatch):
+    """Models are skops files (never pickles); MLflow loads them as pyfunc models from code,
+    with MLflow's pickle deserialization turned off."""
     import mlflow
-    import mlflow.sklearn
+    import mlflow.pyfunc
+
+    from tabflow.models import load_model
 
     monkeypatch.chdir(project.path)
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     mlflow.set_tracking_uri(project.tracking_uri())
     test = pd.read_parquet(project.path / "results/data/test.parquet").drop(columns=["target"])
     for model in MODELS:
         uri = project.read_json(f"results/mlflow/{model}.json")["model_uri"]
-        logged = mlflow.sklearn.load_model(uri)
-        on_disk = joblib.load(project.path / f"results/models/{model}.joblib")
-        np.testing.assert_array_equal(logged.predict_proba(test), on_disk.predict_proba(test))
+        logged = mlflow.pyfunc.load_model(uri).predict(test)
+        on_disk = load_model(project.path / f"results/models/{model}.skops")
+        np.testing.assert_array_equal(np.asarray(logged), on_disk.predict_proba(test)[:, 1])
 
 
 @pytest.fixture(scope="module")
@@ -556,11 +562,11 @@ def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(forked, rece
 
 def test_scripts_run_by_hand_with_argv_overrides(forked):
     project = forked
-    model_file = project.path / "results/models/lr.joblib"
+    model_file = project.path / "results/models/lr.skops"
     before = model_file.stat().st_mtime_ns
     project.run("python", "workflow/scripts/stage.py", "train", "model=lr", "model.params.C=0.5")
     assert model_file.stat().st_mtime_ns != before
-    assert joblib.load(model_file).named_steps["estimator"].C == 0.5
+    assert load_model(model_file).named_steps["estimator"].C == 0.5
     bad = project.run(
         "python",
         "workflow/scripts/stage.py",
@@ -645,7 +651,7 @@ def test_own_csv_on_a_subset_of_models_with_overrides_reaching_every_job(forked,
     assert summary["validation"]["possible_leaks"] == {}
     assert (project.path / "results/metrics/gb.json").stat().st_mtime_ns == gb_before
     # The saved model takes raw rows: strings, missing values, an unseen category.
-    lr = joblib.load(project.path / "results/models/lr.joblib")
+    lr = load_model(project.path / "results/models/lr.skops")
     raw = pd.DataFrame(
         {"age": [40, np.nan, 70], "colour": ["red", np.nan, "pink"], "score": [0, 1, -1]}
     )

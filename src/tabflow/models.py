@@ -25,6 +25,40 @@ ALLOWED_ESTIMATORS = frozenset(
 )
 
 
+# Beyond skops' defaults, the types the pipelines of ALLOWED_ESTIMATORS hold (checked by
+# tests/test_models.py for every allowed estimator). Models are saved with skops, never
+# pickled: loading one runs no code from the file, and refuses any type outside this list.
+SKOPS_TRUSTED = (
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+)
+
+
+def save_model(pipeline: Any, path: Any) -> None:
+    import skops.io
+
+    skops.io.dump(pipeline, str(path))
+
+
+def load_model(path: Any) -> Any:
+    """A pipeline from its skops file, trusting only SKOPS_TRUSTED beyond skops' defaults."""
+    import skops.io
+
+    from tabflow.errors import DataError
+
+    trusted = set(SKOPS_TRUSTED)
+    untrusted = [t for t in skops.io.get_untrusted_types(file=str(path)) if t not in trusted]
+    if untrusted:
+        raise DataError(
+            f"{path} holds types tabflow does not trust: {', '.join(untrusted)}; load only "
+            f"model files this pipeline made (or add the type to models.SKOPS_TRUSTED)"
+        )
+    return skops.io.load(str(path), trusted=list(SKOPS_TRUSTED))
+
+
 def estimator_class(target: str) -> type:
     """Import the estimator class named by an allowed `_target_`."""
     if target not in ALLOWED_ESTIMATORS:

@@ -37,6 +37,11 @@ class Paths:
     def data_summary(self) -> str:
         return self._r("data", "summary.json")
 
+    @property
+    def data_profile(self) -> str:
+        """Each feature's distribution in the training split (drift checks at prediction)."""
+        return self._r("data", "profile.json")
+
     # tracking
     @property
     def tracking_lock(self) -> str:
@@ -50,7 +55,8 @@ class Paths:
 
     # train
     def model_file(self, model: str) -> str:
-        return self._r("models", f"{model}.joblib")
+        """The fitted pipeline, in skops' format (never a pickle)."""
+        return self._r("models", f"{model}.skops")
 
     def train_info(self, model: str) -> str:
         return self._r("models", f"{model}.train.json")

@@ -4,8 +4,10 @@ rule evaluate:
         model=PATHS.model_file("{model}"),
         info=PATHS.train_info("{model}"),
         cv=PATHS.cv("{model}"),
+        train=PATHS.train_data,
         test=PATHS.test_data,
         summary=PATHS.data_summary,
+        profile=PATHS.data_profile,
     output:
         **{name: figure(name) for name in PLOTS},
         metrics=PATHS.metrics("{model}"),

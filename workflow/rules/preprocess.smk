@@ -5,6 +5,7 @@ rule preprocess:
         train=PATHS.train_data,
         test=PATHS.test_data,
         summary=PATHS.data_summary,
+        profile=PATHS.data_profile,
     log:
         PATHS.log("preprocess"),
     conda:

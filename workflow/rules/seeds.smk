@@ -7,6 +7,7 @@ rule seed_batch:
         train=PATHS.train_data,
         test=PATHS.test_data,
         summary=PATHS.data_summary,
+        profile=PATHS.data_profile,
     output:
         *seeded(PATHS.model_file),
         *seeded(PATHS.train_info),

@@ -14,14 +14,14 @@ log = logging.getLogger(__name__)
 
 def score(cfg: Any, model_name: str):
     """Load the saved model, predict the test split: (model, X, y, y_pred, y_score, metrics)."""
-    import joblib
     import pandas as pd
 
     from tabflow.data import xy
     from tabflow.metrics import score_all
+    from tabflow.models import load_model
 
     paths = Paths.from_config(cfg)
-    model = joblib.load(paths.model_file(model_name))
+    model = load_model(paths.model_file(model_name))
     X, y = xy(pd.read_parquet(paths.test_data), cfg.data.target_col)
     y_pred = model.predict(X)
     y_score = model.predict_proba(X)[:, 1]
@@ -71,10 +71,12 @@ def run(job: Job) -> dict[str, float]:
     fit = read_json(paths.train_info(name))
     cv = read_json(paths.cv(name))
     cv_metrics = {cv_key(m, s): cv[m][s] for m in METRICS for s in CV_STATS}
+    train = pd.read_parquet(paths.train_data)
+    test = pd.concat([X, y], axis=1)
     run = model_run.log_model_run(
         cfg,
         name,
-        model,
+        paths.model_file(name),
         {
             **metrics,
             **cv_metrics,
@@ -89,7 +91,8 @@ def run(job: Job) -> dict[str, float]:
             ("metrics", paths.importance(name)),
             ("data", paths.data_summary),
         ],
-        input_example=X.head(5),
+        datasets={"training": (train, paths.train_data), "evaluation": (test, paths.test_data)},
+        model_artifacts={"profile": paths.data_profile},
         experiment_id=experiment_id,
         parent_run_id=parent_run_id,
         backend_uri=backend,

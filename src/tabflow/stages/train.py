@@ -20,13 +20,12 @@ def run(job: Job) -> None:
 
 def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True) -> None:
     """Fit (and, unless told not to, first cross-validate) the model; write its files."""
-    import joblib
     import pandas as pd
 
     from tabflow import metrics
     from tabflow.data import xy
     from tabflow.io import read_json
-    from tabflow.models import build_pipeline
+    from tabflow.models import build_pipeline, save_model
 
     paths = Paths.from_config(cfg)
     df = pd.read_parquet(paths.train_data)
@@ -50,5 +49,5 @@ def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True
     fit_seconds = time.perf_counter() - start
     target = cfg.model._target_
     log.info("%s: fitted %s on %d rows in %.2f s", model_name, target, len(X), fit_seconds)
-    write_with(paths.model_file(model_name), lambda p: joblib.dump(pipeline, p, compress=3))
+    write_with(paths.model_file(model_name), lambda p: save_model(pipeline, p))
     write_json(paths.train_info(model_name), {"fit_seconds": fit_seconds, "n_train": len(X)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ def pip_requirements() -> list[str]:
     """Pinned requirements of a logged model, given explicitly (no slow inference)."""
     from importlib.metadata import version
 
-    return [f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "cloudpickle", "pandas", "numpy")]
+    return [f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "skops", "pandas", "numpy")]
 
 
 def _skip_environment_scan() -> None:
@@ -54,33 +55,59 @@ def _skip_environment_scan() -> None:
     if getattr(requirements_utils, "_MODULES_TO_PACKAGES", "absent") is None:
         requirements_utils._MODULES_TO_PACKAGES = {
             "sklearn": ["scikit-learn"],
-            "cloudpickle": ["cloudpickle"],
+            "skops": ["skops"],
             "pandas": ["pandas"],
             "numpy": ["numpy"],
         }
 
 
+def as_doubles(frame: Any) -> Any:
+    """Integer columns as doubles: the pipeline imputes missing values, which an integer
+    column cannot hold (the logged datasets' schemas would hint so on every run)."""
+    ints = [c for c in frame.columns if frame[c].dtype.kind in "iu"]
+    return frame.astype({c: "float64" for c in ints})
+
+
+def signature(features: Any) -> Any:
+    """Input: the feature columns by name, of any type (MLflow would refuse int64 for a
+    double column and NaN for a long one; the pipeline takes numbers, text and missing
+    values alike); output: the positive class's probability."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec(AnyType(), str(c)) for c in features.columns]),
+        outputs=Schema([ColSpec("double", "probability")]),
+    )
+
+
 def log_model_run(
     cfg: Any,
     model_name: str,
-    model: Any,
+    model_file: str | Path,
     metrics: Mapping[str, float],
     artifacts: Sequence[tuple[str, str | Path]],
-    input_example: Any,
+    datasets: Mapping[str, tuple[Any, str]],
+    model_artifacts: Mapping[str, str | Path],
     experiment_id: str,
     parent_run_id: str | None = None,
     backend_uri: str | None = None,
-    extra_tags: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Log one model's run (a child of the workflow run); a failure inside marks it FAILED."""
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
+    """Log one model's run (a child of the workflow run); a failure inside marks it FAILED.
 
+    datasets: {"training": (frame, source), "evaluation": ...}, logged as the run's inputs.
+    The model goes in as a pyfunc "model from code" (tabflow/served.py) around the skops
+    file: nothing pickled, and `mlflow models serve` answers with probabilities.
+    """
+    import mlflow
+    import mlflow.data
+    import mlflow.pyfunc
+
+    from tabflow.models import SKOPS_TRUSTED
     from tabflow.tracking.store import tracking_uri
 
     _skip_environment_scan()
-
+    target = str(cfg.data.target_col)
     tags = {
         "model": model_name,
         "estimator": str(cfg.model["_target_"]),
@@ -88,7 +115,6 @@ def log_model_run(
         "data_file_md5": context.file_md5(cfg.data.raw_path),
         **context.git_info(),
         **context.versions(),
-        **(extra_tags or {}),
     }
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=model_name, tags=tags, parent_run_id=parent_run_id
@@ -96,15 +122,24 @@ def log_model_run(
         mlflow.log_params(flat_params(cfg))
         mlflow.log_metrics(dict(metrics))
         mlflow.log_dict(public_config(cfg), "config.yaml")
+        for role, (frame, source) in datasets.items():
+            with warnings.catch_warnings():  # "file" and "" both name MLflow's local source
+                warnings.filterwarnings("ignore", message=".*interpreted in multiple ways")
+                dataset = mlflow.data.from_pandas(
+                    as_doubles(frame), source=str(source), targets=target, name=role
+                )
+            mlflow.log_input(dataset, context=role)
         for subdir, path in artifacts:
             mlflow.log_artifact(str(path), artifact_path=subdir)
-        signature = infer_signature(input_example, model.predict(input_example))
-        info = mlflow.sklearn.log_model(
-            model,
+        example = datasets["training"][0].drop(columns=[target]).head(5)
+        info = mlflow.pyfunc.log_model(
             name="model",
-            serialization_format="cloudpickle",
+            python_model=str(Path(__file__).parents[1] / "served.py"),
+            artifacts={"model": str(model_file), **{k: str(v) for k, v in model_artifacts.items()}},
+            model_config={"skops_trusted": list(SKOPS_TRUSTED)},
+            signature=signature(example),
+            input_example=example,
             pip_requirements=pip_requirements(),
-            signature=signature,
         )
         return {
             "run_id": run.info.run_id,

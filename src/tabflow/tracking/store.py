@@ -44,12 +44,21 @@ def unreachable(uri: str, timeout: float = 5.0) -> str | None:
         )
 
 
+# The tag from which `mlflow ui` picks an experiment's page: training runs, not GenAI.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
 def create_experiment(cfg: Any, uri: str | None = None) -> str:
-    """Point MLflow at `uri` (default: the configured store) and return the experiment id."""
+    """Point MLflow at `uri` (default: the configured store) and return the experiment id,
+    marked as a model-training experiment."""
     import mlflow
 
     mlflow.set_tracking_uri(uri or tracking_uri(cfg))
-    return str(mlflow.set_experiment(str(cfg.mlflow.experiment_name)).experiment_id)
+    experiment = mlflow.set_experiment(str(cfg.mlflow.experiment_name))
+    key, value = EXPERIMENT_KIND
+    if experiment.tags.get(key) != value:
+        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
+    return str(experiment.experiment_id)
 
 
 def lock(lock_path: str | Path):
