@@ -1,6 +1,7 @@
 # make demo : virtual env (unless one is active) + install + dvc pull + snakemake -j 3 + leaderboard
 # make test : the test suite (unit + end-to-end on the real workflow)
 # make soak : twenty cold runs in a row (CI runs it after make test)
+# make test-slurm: the workflow through a real SLURM (tools/slurm/up.sh brings one up, as root)
 # make bench: the pipeline against its alternatives (benchmarks/bench.py; QUICK=1: smoke)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -12,9 +13,10 @@ else
 BIN := $(VENV)/bin/
 endif
 STAMP := $(BIN)../.tabflow-installed
+CLUSTER_STAMP := $(BIN)../.tabflow-cluster-installed
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test soak bench lint format clean track
+.PHONY: install demo test test-slurm soak bench lint format clean track
 
 install: $(STAMP)
 
@@ -33,6 +35,14 @@ demo: install
 
 test: install
 	$(BIN)python -m pytest -v -ra --durations=15
+
+# The SLURM executor plugin (extra `cluster`), then the tests marked slurm (about 4 minutes).
+$(CLUSTER_STAMP): pyproject.toml $(STAMP)
+	$(BIN)python -m pip install -e '.[dev,cluster]'
+	touch "$(CLUSTER_STAMP)"
+
+test-slurm: install $(CLUSTER_STAMP)
+	$(BIN)python -m pytest -v -ra -m slurm --durations=10
 
 # The cold-run tests of make test with twenty cold runs instead of six (about 13 minutes).
 soak: install
