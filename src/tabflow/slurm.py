@@ -50,7 +50,8 @@ class Row:
     @property
     def signal(self) -> int:
         """The signal that ended it (ExitCode is `code:signal`), 0 if none."""
-        return int(self.exit_code.partition(":")[2] or 0)
+        signal = self.exit_code.partition(":")[2]
+        return int(signal) if signal.isdigit() else 0
 
     @property
     def target(self) -> tuple[str, str] | None:
