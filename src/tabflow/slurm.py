@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,4 +208,8 @@ def failures(main_logs: Sequence[str | Path]) -> list[Failure]:
         return []
     if res.returncode != 0:
         return []
-    return explain(res.stdout, submitted)
+    try:
+        return explain(res.stdout, submitted)
+    except ValueError as err:  # an sacct format this does not know: the message goes on without
+        print(f"warning: could not read sacct's answer: {err}", file=sys.stderr)
+        return []
