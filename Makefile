@@ -2,6 +2,7 @@
 # make test : the test suite (unit + end-to-end on the real workflow)
 # make test-unit: the unit tests alone (under a minute)
 # make soak : twenty cold runs in a row (CI runs it after make test)
+# make test-slurm: the workflow through a real SLURM (tools/slurm/up.sh brings one up, as root)
 # make bench: the pipeline against its alternatives (benchmarks/bench.py; QUICK=1: smoke)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -13,9 +14,10 @@ else
 BIN := $(VENV)/bin/
 endif
 STAMP := $(BIN)../.tabflow-installed
+CLUSTER_STAMP := $(BIN)../.tabflow-cluster-installed
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test test-unit soak bench lint format clean clean-mlflow-history track
+.PHONY: install demo test test-unit test-slurm soak bench lint format clean clean-mlflow-history track
 
 install: $(STAMP)
 
@@ -37,6 +39,14 @@ test: install
 
 test-unit: install
 	$(BIN)python -m pytest -q -ra -m "not e2e"
+
+# The SLURM executor plugin (extra `cluster`), then the tests marked slurm (about 4 minutes).
+$(CLUSTER_STAMP): pyproject.toml $(STAMP)
+	$(BIN)python -m pip install -e '.[dev,cluster]'
+	touch "$(CLUSTER_STAMP)"
+
+test-slurm: install $(CLUSTER_STAMP)
+	$(BIN)python -m pytest -v -ra -m slurm --durations=10
 
 # The cold-run tests of make test with twenty cold runs instead of six (about 13 minutes).
 soak: install

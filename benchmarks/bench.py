@@ -23,6 +23,10 @@ reported as medians of `--reps` repetitions (this machine is shared and noisy):
                n_jobs=2), (b) one Snakemake job per trial (sweep_shards=40), (c) Hydra
                multirun with the basic launcher over benchmarks/hydra_trial.py (trials only)
   extension    a 24-point grid, then grown to 36 points: trials fitted and wall time
+  slurm        only where a SLURM answers (tools/slurm/up.sh): a cold run through
+               workflow/profiles/slurm vs a cold `snakemake -j 3`, alternating; and once
+               each, the profile before its tuning for short jobs (the plugin's status-check
+               intervals, no groups) and with the intervals tuned but no groups
 
 --quick (the smoke test): one repetition, model lr only, 2,000 rows, 2 seeds.
 Writes a JSON file (default: benchmarks/results.json) and prints a table.
@@ -44,7 +48,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_CASES = ("cold", "noop", "incremental", "dvc_repro", "large", "many", "sweep", "extension")
+ALL_CASES = (
+    "cold",
+    "noop",
+    "incremental",
+    "dvc_repro",
+    "large",
+    "many",
+    "sweep",
+    "extension",
+    "slurm",
+)
 BUDGET = {  # issue 6, on this 2-core machine
     "cold_ratio": 1.0,
     "noop_ratio": 1.15,  # issue 12: against a bare Snakemake's no-op in the same run
@@ -57,6 +71,19 @@ BUDGET = {  # issue 6, on this 2-core machine
     "sweep_vs_loop": 1.0,  # (a)
     "sweep_vs_job_per_trial": 0.25,  # (b)
 }
+# workflow/profiles/slurm before its tuning for short jobs (issue 16): the plugin's own
+# status checks, one SLURM job per rule; today's resources, nothing that kept it from
+# starting (mandatory envvars, CHANGE-ME account and partition, 4 threads on 2 cores).
+UNTUNED_SLURM_PROFILE = """\
+executor: slurm
+jobs: 50
+latency-wait: 60
+rerun-incomplete: true
+set-resources:
+  preprocess: {mem_mb: 2000, runtime: 10}
+  train: {mem_mb: 4000, runtime: 30}
+  evaluate: {mem_mb: 4000, runtime: 20}
+"""
 DONE = re.compile(r"done: ([\d.]+) s wall, ([\d.]+) s CPU, peak RSS (\d+) MB")
 
 
@@ -483,6 +510,52 @@ def case_extension(b: Bench, out: dict) -> None:
     }
 
 
+def case_slurm(b: Bench, out: dict) -> None:
+    """Cold runs through SLURM against local ones; where no SLURM answers, say so."""
+    from tests.slurm_cluster import slurm_problem
+
+    if problem := slurm_problem():
+        out["slurm"] = {"skipped": f"no SLURM here: {problem} (tools/slurm/up.sh, as root)"}
+        print(f"bench: slurm skipped: {out['slurm']['skipped']}", file=sys.stderr)
+        return
+    profiles = b.work / "bench-profiles"
+    tuned = b.work / "workflow/profiles/slurm/config.yaml"
+    variants = {
+        "untuned": UNTUNED_SLURM_PROFILE,
+        # The tuned profile without its groups: what the status-check intervals alone give.
+        "intervals_only": re.sub(r"(?m)^groups:\n(?:  .*\n)+", "", tuned.read_text()),
+    }
+    for name, text in variants.items():
+        (profiles / name).mkdir(parents=True, exist_ok=True)
+        (profiles / name / "config.yaml").write_text(text)
+
+    def through(profile: Path) -> float:
+        b.clean()
+        return b.time("snakemake", "--workflow-profile", str(profile), *b.model_arg)
+
+    local, slurm = [], []
+    for rep in range(b.reps):
+        for which in ("local", "slurm") if rep % 2 == 0 else ("slurm", "local"):
+            if which == "local":
+                b.clean()
+                local.append(b.snakemake())
+            else:
+                slurm.append(through(tuned.parent))
+    once = {name: round(through(profiles / name), 2) for name in variants}
+    shutil.rmtree(profiles)
+    b.clean()
+    out["slurm"] = {
+        "local_s": local,
+        "slurm_s": slurm,
+        "local_median_s": median(local),
+        "slurm_median_s": median(slurm),
+        "ratio": round(median(slurm) / median(local), 2),
+        "untuned_s": once["untuned"],
+        "untuned_ratio": round(once["untuned"] / median(local), 2),
+        "intervals_only_s": once["intervals_only"],
+    }
+
+
 def table(out: dict) -> str:
     rows = []
     if c := out.get("cold"):
@@ -597,13 +670,19 @@ def table(out: dict) -> str:
                 12,
             )
         )
+    if c := out.get("slurm"):
+        if "skipped" in c:
+            rows.append(("7 SLURM: skipped", c["skipped"], None, None))
+        else:
+            figures = f"{c['slurm_median_s']} s / {c['local_median_s']} s"
+            rows.append(("7 SLURM cold / local cold", figures, c["ratio"], None))
+            figures = f"{c['untuned_s']} s (no groups: {c['intervals_only_s']} s)"
+            rows.append(("7 SLURM untuned (once) / local", figures, c["untuned_ratio"], None))
     lines = [f"{'measure':34} {'figures':26} {'value':>7} {'budget':>7}  met"]
     for name, figures, value, budget in rows:
-        if budget is None or value is None:
-            met = "-"
-        else:
-            met = "yes" if value is not None and value <= budget else "NO"
-        lines.append(f"{name:34} {figures:26} {value!s:>7} {budget!s:>7}  {met}")
+        met = "-" if budget is None else "yes" if value is not None and value <= budget else "NO"
+        shown = ["-" if x is None else str(x) for x in (value, budget)]
+        lines.append(f"{name:34} {figures:26} {shown[0]:>7} {shown[1]:>7}  {met}")
     if c := out.get("large"):
         lines.append("")
         lines.append("large data, per stage (snakemake jobs):")

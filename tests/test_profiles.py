@@ -54,3 +54,15 @@ def test_every_rule_declares_threads_and_resources():
     from tabflow.stages import STAGES
 
     assert sorted(checked) == sorted(STAGES)
+
+
+def test_the_slurm_profile_starts_for_anyone_on_a_small_node():
+    """No mandatory variable (envvars), no placeholder account or partition, no request for
+    more threads than a 2-core node has: such a job stays PENDING forever."""
+    text = (ROOT / "workflow/profiles/slurm/config.yaml").read_text()
+    profile = yaml.safe_load(text)
+    assert "envvars" not in profile
+    assert "CHANGE-ME" not in text
+    assert all(n <= 2 for n in (profile.get("set-threads") or {}).values())
+    resources = profile.get("default-resources") or {}
+    assert not {"slurm_account", "slurm_partition"} & set(resources)

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tabflow import slurm
+
 ENV = "APPRISE_URLS"
 LOG_TAIL_LINES = 20
 
@@ -102,7 +104,8 @@ def _safe_uri(uri: str) -> str:
     return re.sub(r"//[^/@]+@", "//***@", uri)
 
 
-_ERROR = re.compile(r"^Error in rule (\S+):\s*$")
+# Indented when the job was part of a group job (one submission for several rules).
+_ERROR = re.compile(r"^\s*Error in rule (\S+):\s*$")
 _FIELD = re.compile(r"^\s+(\w+): (.*)$")
 
 
@@ -134,15 +137,19 @@ def tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def failure_message(main_logs: Sequence[str | Path]) -> tuple[str, str]:
-    """(title, body): which rule failed, for which wildcards, and the tail of its log."""
+    """(title, body): which rule failed, for which wildcards, and the tail of its log.
+
+    Under SLURM, first why SLURM ended the job (out of memory or time, cancelled).
+    """
     jobs = failed_jobs(main_logs)
+    ended = slurm.failures(main_logs)
     if not jobs:
         logs = [str(p) for p in main_logs]
         body = "no failed job found in the Snakemake log"
         if logs:
             body += f" ({logs[0]}); its last lines:\n" + tail(logs[0])
-        return "tabflow: workflow FAILED", body
-    parts = []
+        return "tabflow: workflow FAILED", "\n".join([*(f.message() for f in ended), body])
+    parts = [f.message() for f in ended]
     for job in jobs:
         log = job.get("log", "").split(" (")[0]
         wildcards = job.get("wildcards", "")
@@ -152,5 +159,6 @@ def failure_message(main_logs: Sequence[str | Path]) -> tuple[str, str]:
         parts.append(f"rule {job['rule']}{where} failed")
         if log:
             parts.append(f"last lines of {log}:\n{tail(log)}")
-    names = ", ".join(dict.fromkeys(j["rule"] for j in jobs))
+    # In a group job every rule of the group is reported failed; SLURM knows which ran.
+    names = ", ".join(dict.fromkeys([f.rule for f in ended if f.rule] or [j["rule"] for j in jobs]))
     return f"tabflow: workflow FAILED in rule {names}", "\n".join(parts)
