@@ -17,18 +17,19 @@ def _results(tmp_path, scores: dict[str, tuple[float, float]]) -> Paths:
     return paths
 
 
-def test_ranked_by_primary_metric_then_cv_then_name(tmp_path):
-    scores = {"a": (0.8, 0.85), "b": (0.9, 0.8), "c": (0.8, 0.9), "d": (0.8, 0.9)}
+def test_ranked_by_cv_never_by_the_test_split(tmp_path):
+    """b has the best test score but the worst CV: it ranks last (ties: then the name)."""
+    scores = {"a": (0.8, 0.85), "b": (0.99, 0.8), "c": (0.8, 0.9), "d": (0.7, 0.9)}
     paths = _results(tmp_path, scores)
     rows = lb.collect(paths, ["a", "b", "c", "d"], "f1")
-    assert [r["model"] for r in rows] == ["b", "c", "d", "a"]
+    assert [r["model"] for r in rows] == ["c", "d", "a", "b"]
     assert [r["rank"] for r in rows] == [1, 2, 3, 4]
 
 
 def test_a_loss_ranks_lowest_first(tmp_path):
-    paths = _results(tmp_path, {"a": (0.4, 0.5), "b": (0.3, 0.5), "c": (0.5, 0.4)})
+    paths = _results(tmp_path, {"a": (0.4, 0.5), "b": (0.3, 0.45), "c": (0.5, 0.4)})
     rows = lb.collect(paths, ["a", "b", "c"], "log_loss")
-    assert [r["model"] for r in rows] == ["b", "a", "c"]
+    assert [r["model"] for r in rows] == ["c", "b", "a"]
 
 
 def test_csv_round_trip_and_markdown(tmp_path):
@@ -40,5 +41,6 @@ def test_csv_round_trip_and_markdown(tmp_path):
     assert lb.primary_metric(back) == "accuracy"
     assert back[0]["model"] == "lr" and back[0]["cv_accuracy_mean"] == 0.91
     md = lb.to_markdown(rows, "accuracy")
-    assert "Best model: **lr** (accuracy 0.9000 on the test split, 0.9100 ± 0.0100" in md
-    assert lb.format_table(back).splitlines()[-1] == "best by accuracy: lr (5-fold CV)"
+    assert "Best model: **lr** (CV accuracy 0.9100 ± 0.0100 on the training part; 0.9000 on " in md
+    last = lb.format_table(back).splitlines()[-1]
+    assert last == "best by 5-fold CV accuracy: lr (test scores beside)"

@@ -108,9 +108,9 @@ def test_make_demo_pulls_runs_and_prints_the_leaderboard(clones):
     """Cold run 1 was `make demo` in clone a, before any `dvc pull` there."""
     out = clones.a.demo_output
     assert "dvc pull" in out and "snakemake -j 3" in out
-    board = out[out.index("model     roc_auc") :].splitlines()
+    board = out[out.index("model  cv_roc_auc") :].splitlines()
     assert sorted(line.split()[0] for line in board[1:4]) == MODELS
-    assert board[4].startswith("best by roc_auc: ")
+    assert board[4].startswith("best by 5-fold CV roc_auc: ")
     assert "tabflow: 3 models trained, best " in out, "the end-of-run summary"
 
 

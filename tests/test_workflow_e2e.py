@@ -178,8 +178,8 @@ def test_leaderboard_ranks_models_with_cross_validation(project):
         rows = list(csv.DictReader(fh))
     assert sorted(r["model"] for r in rows) == MODELS
     assert [r["rank"] for r in rows] == ["1", "2", "3"]
-    auc = [float(r["roc_auc"]) for r in rows]
-    assert auc == sorted(auc, reverse=True), "sorted by the primary metric (ROC AUC)"
+    cv_auc = [float(r["cv_roc_auc_mean"]) for r in rows]
+    assert cv_auc == sorted(cv_auc, reverse=True), "sorted by CV ROC AUC, not the test split"
     for row in rows:
         metrics = project.read_json(f"results/metrics/{row['model']}.json")
         cv = project.read_json(f"results/cv/{row['model']}.json")
@@ -194,7 +194,7 @@ def test_leaderboard_ranks_models_with_cross_validation(project):
     assert f"Best model: **{rows[0]['model']}**" in md
     assert len([line for line in md.splitlines() if line.startswith("| ")]) == 4
     shown = project.run("tabflow", "leaderboard").stdout
-    assert f"best by roc_auc: {rows[0]['model']}" in shown
+    assert f"best by 5-fold CV roc_auc: {rows[0]['model']}" in shown
 
 
 def test_parent_run_holds_the_leaderboard_and_groups_the_model_runs(project, monkeypatch):
@@ -544,7 +544,7 @@ def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(forked, rece
         assert message["type"] == "success"
         assert message["title"] == f"tabflow: 3 models trained, best {best}"
         body = message["message"]
-        assert f"Best model by roc_auc: {best} (accuracy " in body
+        assert f"Best model by 5-fold CV roc_auc: {best} (CV roc_auc 0." in body
         assert all(re.search(rf"^\s+{m}\s+0\.\d{{4}}\s", body, re.M) for m in MODELS), body
         assert f"workflow run {parent}" in body and "snakemake --report report.html" in body
 

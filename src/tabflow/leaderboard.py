@@ -1,4 +1,6 @@
-"""Compare the models: one row per model, test-split metrics and cross-validated estimates."""
+"""Compare the models: one row per model, ranked by the cross-validated estimate of the
+primary metric on the training part; the test-split score stands beside it and takes no
+part in the choice (so it stays an honest estimate of the winner)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ def columns(metric: str) -> list[str]:
 
 
 def collect(paths: Paths, models: list[str], metric: str) -> list[Row]:
-    """Rows of the given models, best `metric` on the test split first (ties: CV, then name)."""
+    """Rows of the given models, best CV mean of `metric` first (ties: the smaller CV std,
+    then the name). The test scores are carried along, never compared."""
     rows = []
     for model in models:
         test = read_json(paths.metrics(model))
@@ -32,10 +35,8 @@ def collect(paths: Paths, models: list[str], metric: str) -> list[Row]:
                 row[cv_key(m, stat)] = float(cv[m][stat])
         row["cv_folds"] = int(cv["folds"])
         rows.append(row)
-    mean = cv_key(metric, "mean")
-    rows.sort(
-        key=lambda r: (better_first(metric, r[metric]), better_first(metric, r[mean]), r["model"])
-    )
+    mean, std = cv_key(metric, "mean"), cv_key(metric, "std")
+    rows.sort(key=lambda r: (better_first(metric, r[mean]), r[std], r["model"]))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
@@ -74,20 +75,28 @@ def cv_text(row: Row, metric: str) -> str:
 
 def _cells(row: Row, metric: str) -> list[str]:
     names = ordered(metric)
-    test = [f"{row[m]:.4f}" for m in names]
-    return [str(row["rank"]), str(row["model"]), *test, *(cv_text(row, m) for m in names)]
+    cv = [cv_text(row, m) for m in names]
+    return [str(row["rank"]), str(row["model"]), *cv, *(f"{row[m]:.4f}" for m in names)]
 
 
 def _header(metric: str, folds: int) -> list[str]:
     names = ordered(metric)
-    return ["rank", "model", *names, *(f"CV{folds} {m}" for m in names)]
+    return ["rank", "model", *(f"CV{folds} {m}" for m in names), *(f"test {m}" for m in names)]
+
+
+def best_text(row: Row, metric: str) -> str:
+    """'lr: CV roc_auc 0.9324 ± 0.0314 on the training part, 0.9015 on the test split'."""
+    return (
+        f"{row['model']}: CV {metric} {cv_text(row, metric)} on the training part, "
+        f"{row[metric]:.4f} on the test split"
+    )
 
 
 def to_markdown(rows: list[Row], metric: str) -> str:
     folds = int(rows[0]["cv_folds"])
     header = _header(metric, folds)
     lines = [
-        f"# Leaderboard (ranked by test-split {metric})",
+        f"# Leaderboard (ranked by {folds}-fold CV {metric} on the training part)",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
@@ -95,8 +104,9 @@ def to_markdown(rows: list[Row], metric: str) -> str:
     lines += ["| " + " | ".join(_cells(row, metric)) + " |" for row in rows]
     lines += [
         "",
-        f"Best model: **{rows[0]['model']}** ({metric} {rows[0][metric]:.4f} on the test split, "
-        f"{cv_text(rows[0], metric)} in {folds}-fold CV on the training part).",
+        f"Best model: **{rows[0]['model']}** (CV {metric} {cv_text(rows[0], metric)} on the "
+        f"training part; {rows[0][metric]:.4f} on the test split, which took no part in the "
+        f"choice).",
         "",
     ]
     return "\n".join(lines)
@@ -116,13 +126,13 @@ def to_html(rows: list[Row], metric: str, cfg: Any) -> str:
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
         "tr:first-child td{font-weight:bold}</style></head><body>"
-        f"<h2>Leaderboard, ranked by test-split {html.escape(metric)}</h2>"
-        f"<p>Best model: <b>{html.escape(str(best['model']))}</b> "
-        f"({html.escape(metric)} {best[metric]:.4f}).</p>"
+        f"<h2>Leaderboard, ranked by {folds}-fold CV {html.escape(metric)}</h2>"
+        f"<p>Best model: <b>{html.escape(best_text(best, metric))}</b>.</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         f"<p>Test split: {float(cfg.training.test_size):g} of the deduplicated rows, "
         f"seed {int(cfg.training.random_state)}. CV: {folds}-fold stratified on the "
-        "training part, mean ± standard deviation over the folds.</p></body></html>\n"
+        "training part, mean ± standard deviation over the folds; the ranking uses it alone, "
+        "the test split only reports.</p></body></html>\n"
     )
 
 
@@ -133,11 +143,13 @@ def format_table(rows: list[Row]) -> str:
     metric = primary_metric(rows)
     folds = int(rows[0].get("cv_folds", 0))
     names = ordered(metric)
-    header = ["model", *names, f"cv_{metric}"]
-    lines = ["  ".join(f"{h:>10}" for h in header)]
+    width = max(10, *(len(m) for m in names))
+    header = ["model", f"cv_{metric}", *names]
+    lines = ["  ".join(f"{h:>{width}}" for h in header)]
     for row in rows:
-        cells = [f"{row['model']:>10}", *(f"{row[m]:10.4f}" for m in names)]
-        cells.append(f"{row[cv_key(metric, 'mean')]:.3f}±{row[cv_key(metric, 'std')]:.3f}")
+        cv = f"{row[cv_key(metric, 'mean')]:.3f}±{row[cv_key(metric, 'std')]:.3f}"
+        cells = [f"{row['model']:>{width}}", f"{cv:>{width}}"]
+        cells += [f"{row[m]:{width}.4f}" for m in names]
         lines.append("  ".join(cells))
-    lines.append(f"best by {metric}: {rows[0]['model']}" + (f" ({folds}-fold CV)" if folds else ""))
+    lines.append(f"best by {folds}-fold CV {metric}: {rows[0]['model']} (test scores beside)")
     return "\n".join(lines)

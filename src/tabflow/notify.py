@@ -58,7 +58,11 @@ def announce(title: str, body: str, targets: Sequence[str], failure: bool = Fals
 
 
 def success_message(
-    rows: list[dict[str, Any]], tracking_uri: str, experiment: str, parent_run_id: str | None
+    rows: list[dict[str, Any]],
+    tracking_uri: str,
+    experiment: str,
+    parent_run_id: str | None,
+    decision: str = "",
 ) -> tuple[str, str]:
     """(title, body) of the summary: the best model, the leaderboard, where to look next."""
     from tabflow.leaderboard import cv_text, format_table, primary_metric
@@ -75,8 +79,9 @@ def success_message(
         where += f", workflow run {parent_run_id}"
     body = "\n".join(
         [
-            f"Best model by {metric}: {best['model']} ({scores}; "
-            f"{int(best['cv_folds'])}-fold CV {metric} {cv})",
+            f"Best model by {int(best['cv_folds'])}-fold CV {metric}: {best['model']} "
+            f"(CV {metric} {cv} on the training part; test split: {scores})",
+            *([decision] if decision else []),
             "",
             format_table(rows),
             "",

@@ -13,8 +13,11 @@ from tabflow.hooks import Hooks
 from tabflow.plots import PLOTS
 from tabflow.tracking.store import tracking_uri, unreachable
 
+# Shards of a sweep default to the parallel jobs allowed: --cores here, --jobs on a cluster.
+PARALLEL = workflow.resource_settings.cores or workflow.resource_settings.nodes or 1
+
 try:
-    PLAN = tabflow_plan.load(config, cores=workflow.cores or 1)
+    PLAN = tabflow_plan.load(config, cores=int(PARALLEL))
 except ConfigError as err:
     sys.exit(f"config error: {err}")
 if missing := data_file_problem(PLAN.cfg().data.raw_path):
