@@ -16,11 +16,14 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/leaderboard.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/seeds.smk"
+include: "workflow/rules/register.smk"
+include: "workflow/rules/predict.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.leaderboard.output,
+        rules.register.output,
         expand(rules.evaluate.output, model=PLAN.models),
         sweep_outputs(),

@@ -5,6 +5,8 @@ tabflow leaderboard [overrides...]         print results/leaderboard.csv as a ta
 tabflow config [overrides...]              print the composed, validated config
 tabflow track                              dvc add results/ + dvc push (data and results)
 tabflow reproduce RUN_ID [overrides...]    rerun an MLflow run's model, compare metrics
+tabflow predict [MODEL] IN.csv OUT.csv     score new rows: MODEL is champion (the default),
+                                           another alias, a models:/ URI or a run id
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tabflow.errors import ConfigError
+from tabflow.errors import ConfigError, DataError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,13 +30,22 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run")
     run.add_argument("stage")
     run.add_argument("overrides", nargs="*", help="model=NAME and Hydra overrides")
+    pred = sub.add_parser("predict")
+    pred.add_argument("args", nargs="+", metavar="[MODEL] IN.csv OUT.csv")
+    pred.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        help="a Hydra override (repeatable), e.g. --set data.sep=semicolon",
+    )
     rep = sub.add_parser("reproduce")
     rep.add_argument("run_id")
     rep.add_argument("overrides", nargs="*", help="Hydra overrides")
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except ConfigError as err:
+    except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
 
@@ -111,7 +122,31 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if report.metrics_match else 1
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Score the rows of IN.csv into OUT.csv (and OUT.drift.csv); never loads a pickle."""
+    import logging
+
+    import mlflow
+
+    from tabflow.predict import predict
+    from tabflow.stages import Declared
+    from tabflow.tracking.store import tracking_uri
+
+    if len(args.args) not in (2, 3):
+        raise ConfigError("usage: tabflow predict [MODEL] IN.csv OUT.csv")
+    spec, source, out = ["champion", *args.args] if len(args.args) == 2 else args.args
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    from tabflow.config import resolved
+
+    cfg = Declared(resolved(_config(args)), rule=None)
+    mlflow.set_tracking_uri(tracking_uri(cfg))
+    done = predict(cfg, spec, source, out)
+    print(f"{done['rows']} rows scored with {done['model']} -> {out}")
+    return 0
+
+
 COMMANDS = {
+    "predict": cmd_predict,
     "run": cmd_run,
     "config": cmd_config,
     "leaderboard": cmd_leaderboard,

@@ -132,6 +132,27 @@ class EvaluationConfig:
 
 
 @dataclass
+class RegistryConfig:
+    model_name: str = "heart_disease_classifier"
+    min_delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.model_name.strip():
+            raise _range("registry.model_name", self.model_name, "a non-empty name")
+        if self.min_delta < 0:
+            raise _range("registry.min_delta", self.min_delta, "a number >= 0")
+
+
+@dataclass
+class PredictConfig:
+    drift_threshold: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.drift_threshold <= 0:
+            raise _range("predict.drift_threshold", self.drift_threshold, "a number > 0")
+
+
+@dataclass
 class NotifyConfig:
     """Apprise URLs (plus $APPRISE_URLS). They may hold secrets: never logged anywhere."""
 
@@ -154,6 +175,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 

@@ -41,13 +41,35 @@ def _same_file(a: str, b: str) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
+def read_table(path: str | Path, data_cfg: Any, role: str = "data.raw_path") -> pd.DataFrame:
+    """Read a CSV the way the training data is read: data.sep, the missing-value markers and
+    codes, inf as missing. `role` names the file in messages (data.raw_path, or an input
+    to predict)."""
+    path = Path(path)
+    if problem := data_file_problem(path):
+        raise DataError(problem.replace("(data.raw_path)", f"({role})"))
+    _, na_values, _ = column_settings(data_cfg)
+    markers = [str(v) for v in data_cfg.na_markers]
+    sep = separator(str(data_cfg.sep))
+    try:
+        header = list(pd.read_csv(path, nrows=0, sep=sep).columns)
+        # Global markers join each column's own codes.
+        missing = {c: [*na_values.get(c, []), *markers] for c in header} if markers else na_values
+        df = pd.read_csv(path, sep=sep, na_values=missing, keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty ({role}): expected a CSV with a header") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise DataError(f"{path} is not a readable CSV ({role}): {first}") from None
+    _check_separator(df, path, sep)
+    return _infinite_as_missing(df, path)
+
+
 def load_raw(data_cfg: Any) -> pd.DataFrame:
     """Read the CSV named by data.raw_path, marking the configured missing-value codes."""
     from tabflow.validate import check_values
 
     path = Path(data_cfg.raw_path)
-    if problem := data_file_problem(path):
-        raise DataError(problem)
     categorical, na_values, applied = column_settings(data_cfg)
     if not applied:
         log.warning(
@@ -58,19 +80,7 @@ def load_raw(data_cfg: Any) -> pd.DataFrame:
             data_cfg.columns_for,
             path,
         )
-    markers = [str(v) for v in data_cfg.na_markers]
-    sep = separator(str(data_cfg.sep))
-    try:
-        header = list(pd.read_csv(path, nrows=0, sep=sep).columns)
-        # Global markers join each column's own codes.
-        missing = {c: [*na_values.get(c, []), *markers] for c in header} if markers else na_values
-        df = pd.read_csv(path, sep=sep, na_values=missing, keep_default_na=True)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path} is empty (data.raw_path): expected a CSV with a header") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise DataError(f"{path} is not a readable CSV (data.raw_path): {first}") from None
-    _check_separator(df, path, sep)
+    df = read_table(path, data_cfg)
     target = data_cfg.target_col
     if target not in df.columns:
         raise DataError(
@@ -86,7 +96,6 @@ def load_raw(data_cfg: Any) -> pd.DataFrame:
             )
         df = df.drop(columns=[id_col])
     _log_column_settings(df, path, categorical, na_values)
-    df = _infinite_as_missing(df, path)
     check_values(df, str(path), target, set(categorical))
     return _without_id_like(df, data_cfg, path)
 

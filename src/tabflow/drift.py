@@ -40,8 +40,21 @@ def _numeric_shares(values: pd.Series, edges: list[float]) -> list[float]:
     return [float(c / total) for c in counts] + [float(values.isna().sum() / total)]
 
 
+def labels(values: pd.Series) -> pd.Series:
+    """Category values as text, numbers the same however they were read (2, 2.0 -> "2")."""
+    if pd.api.types.is_numeric_dtype(values):
+
+        def text(v: Any) -> Any:
+            if pd.isna(v):
+                return None
+            return str(int(v)) if float(v).is_integer() else str(float(v))
+
+        return values.map(text).astype("string")
+    return values.astype("string")
+
+
 def _categorical_shares(values: pd.Series, keep: list[str] | None) -> dict[str, float]:
-    text = values.astype("string").fillna("(missing)")
+    text = labels(values).fillna("(missing)")
     shares = text.value_counts(normalize=True)
     if keep is None:
         keep = [str(v) for v in shares.index[:TOP]]
@@ -67,14 +80,9 @@ def compare(reference: dict[str, Any], df: pd.DataFrame) -> pd.DataFrame:
             rows.append({"feature": col, "kind": "numeric", "psi": psi(ref["shares"], now)})
     for col, ref in reference["categorical"].items():
         if col in df.columns:
-            keep = [v for v in ref if v != "(other)"]
-            now = _categorical_shares(df[col], keep)
-            rows.append(
-                {
-                    "feature": col,
-                    "kind": "categorical",
-                    "psi": psi(list(ref.values()), list(now.values())),
-                }
-            )
+            keys = list(ref)  # aligned by value: a profile read back from JSON is sorted
+            now = _categorical_shares(df[col], [k for k in keys if k != "(other)"])
+            value = psi([ref[k] for k in keys], [now[k] for k in keys])
+            rows.append({"feature": col, "kind": "categorical", "psi": value})
     table = pd.DataFrame(rows, columns=["feature", "kind", "psi"])
     return table.sort_values("psi", ascending=False, kind="stable").reset_index(drop=True)

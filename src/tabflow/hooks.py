@@ -45,20 +45,25 @@ class Hooks:
 
     def success(self, log: Sequence[str]) -> None:
         from tabflow import notify, provenance
+        from tabflow.io import read_json
+        from tabflow.leaderboard import read_csv
         from tabflow.runner import skip_exit_gc
         from tabflow.tracking.store import tracking_uri
 
         provenance.save(self.plan.paths.results_dir)
-        rows = self._fresh_leaderboard()
+        rows = self._fresh(self.plan.paths.leaderboard_csv, read_csv) or []
+        decision = self._fresh(self.plan.paths.registry, read_json)
         if self.invocation is not None:
             _warn_on_error(
-                "closing the MLflow workflow run", lambda: self.invocation.finish(True, rows)
+                "closing the MLflow workflow run",
+                lambda: self.invocation.finish(True, rows, decision),
             )
         title, body = notify.success_message(
             rows,
             tracking_uri(self.cfg),
             str(self.cfg.mlflow.experiment_name),
             self.invocation.run_id if self.invocation is not None else None,
+            decision["text"] if decision else "",
         )
         notify.announce(title, body, notify.urls(self.plan.notify_urls))
         skip_exit_gc()
@@ -74,12 +79,11 @@ class Hooks:
         notify.announce(title, body, notify.urls(self.plan.notify_urls), failure=True)
         skip_exit_gc()
 
-    def _fresh_leaderboard(self) -> list[dict[str, Any]]:
-        """The leaderboard if this invocation made it, else nothing to announce."""
-        from tabflow.leaderboard import read_csv
-
-        board = Path(self.plan.paths.leaderboard_csv)
+    def _fresh(self, path: str, read: Callable[[str], Any]) -> Any:
+        """What this invocation wrote at `path` (the leaderboard, the registry decision),
+        else None: nothing new to announce."""
         started = self.invocation.started if self.invocation is not None else 0.0
-        if not board.is_file() or board.stat().st_mtime < started:
-            return []
-        return read_csv(board)
+        file = Path(path)
+        if not file.is_file() or file.stat().st_mtime < started:
+            return None
+        return read(path)

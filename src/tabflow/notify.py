@@ -69,7 +69,7 @@ def success_message(
     from tabflow.metrics import METRICS
 
     if not rows:
-        return "tabflow: workflow finished", "no leaderboard was made in this run"
+        return "tabflow: workflow finished", decision or "no leaderboard was made in this run"
     metric = primary_metric(rows)
     best = rows[0]
     scores = ", ".join(f"{m} {best[m]:.4f}" for m in METRICS)

@@ -127,5 +127,19 @@ class Paths:
         once, whichever sweep or shard asks for it again."""
         return self._r(".trials", model, f"{key}.json")
 
+    # registry and prediction
+    @property
+    def registry(self) -> str:
+        """The registration of this run's best model and the champion decision."""
+        return self._r("registry.json")
+
+    @property
+    def front_page(self) -> str:
+        """The report's front page: the answer, before any figure."""
+        return self._r("summary.rst")
+
+    def new_predictions(self, name: str) -> str:
+        return self._r("predictions", "new", f"{name}.csv")
+
     def log(self, rule: str, model: str | None = None) -> str:
         return self._r("logs", rule, f"{model}.log" if model else f"{rule}.log")

@@ -4,6 +4,7 @@
 
 import re
 import sys
+from pathlib import Path
 
 from tabflow import plan as tabflow_plan
 from tabflow import provenance
@@ -25,6 +26,13 @@ if missing := data_file_problem(PLAN.cfg().data.raw_path):
 
 PATHS = PLAN.paths
 ENV = "../envs/tabflow.yaml"
+
+# `snakemake -j 3 predict --config predict_input=new.csv`: the rows to score.
+PREDICT_INPUT = str(config.get("predict_input") or "")
+PREDICT_NAME = Path(PREDICT_INPUT).stem or "none"
+# (The targets are not known while the Snakefile is read: the command line is.)
+if workflow.is_main_process and "predict" in sys.argv[1:] and not PREDICT_INPUT:
+    sys.exit("config error: snakemake predict needs the rows: --config predict_input=new.csv")
 
 # Before a real run starts any job: a results folder it cannot write, a tracking server
 # that does not answer.

@@ -39,6 +39,8 @@ STAGES: dict[str, Stage] = {
     "sweep_shard": Stage("tabflow.stages.sweep_shard:run", per_model=True),
     "sweep_select": Stage("tabflow.stages.sweep_select:run", per_model=True),
     "seed_batch": Stage("tabflow.stages.seed_batch:run", per_model=True),
+    "register": Stage("tabflow.stages.register:run", per_model=False),
+    "predict": Stage("tabflow.stages.predict:run", per_model=False),
 }
 
 

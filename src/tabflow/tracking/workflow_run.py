@@ -114,7 +114,12 @@ class Invocation:
             record.update(server=self.server.start(), host=socket.gethostname())
         write_json(self.paths.parent_run, record)
 
-    def finish(self, success: bool, leaderboard: Sequence[Mapping[str, Any]] = ()) -> None:
+    def finish(
+        self,
+        success: bool,
+        leaderboard: Sequence[Mapping[str, Any]] = (),
+        decision: Mapping[str, Any] | None = None,
+    ) -> None:
         """Close the parent run: FINISHED (with the leaderboard this run made), or FAILED.
 
         A failure before the parent run was begun (say, a bad CSV in preprocess) cancels
@@ -136,6 +141,8 @@ class Invocation:
                 client.set_terminated(child.info.run_id, "FAILED")
         if success and leaderboard:
             self._log_leaderboard(client, leaderboard)
+        if success and decision:
+            self._log_decision(client, decision)
         client.set_terminated(self.run_id, "FINISHED" if success else "FAILED")
         if self.server is not None:
             self.server.stop()
@@ -167,6 +174,28 @@ class Invocation:
         client.log_batch(self.run_id, metrics=metrics, tags=tags)
         for path in (self.paths.leaderboard_csv, self.paths.leaderboard_md):
             client.log_artifact(self.run_id, path, artifact_path="leaderboard")
+
+    def _log_decision(self, client: Any, decision: Mapping[str, Any]) -> None:
+        """The registry's champion decision: both CV scores, both test scores, the alias."""
+        import time
+
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        held = decision.get("champion") or {}
+        scores = {
+            "registry.new_cv": decision["new"]["cv"],
+            "registry.new_test": decision["new"]["test"],
+            "registry.champion_cv": held.get("cv"),
+            "registry.champion_test": held.get("test"),
+        }
+        metrics = [Metric(k, float(v), now, 0) for k, v in scores.items() if v is not None]
+        tags = [
+            RunTag("registry.version", str(decision["new"]["version"])),
+            RunTag("registry.alias", str(decision["alias"])),
+            RunTag("registry.decision", str(decision["text"])[:5000]),
+        ]
+        client.log_batch(self.run_id, metrics=metrics, tags=tags)
 
 
 def close_abandoned(client: Any, experiment_id: str) -> list[str]:
