@@ -18,6 +18,11 @@ include: "workflow/rules/sweep.smk"
 include: "workflow/rules/seeds.smk"
 include: "workflow/rules/register.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/front_page.smk"
+
+
+# The report opens on the answer (written by rule front_page).
+report: PATHS.front_page
 
 
 rule all:
@@ -25,5 +30,6 @@ rule all:
     input:
         rules.leaderboard.output,
         rules.register.output,
+        rules.front_page.output,
         expand(rules.evaluate.output, model=PLAN.models),
         sweep_outputs(),

@@ -32,7 +32,9 @@ PREDICT_INPUT = str(config.get("predict_input") or "")
 PREDICT_NAME = Path(PREDICT_INPUT).stem or "none"
 # (The targets are not known while the Snakefile is read: the command line is.)
 if workflow.is_main_process and "predict" in sys.argv[1:] and not PREDICT_INPUT:
-    sys.exit("config error: snakemake predict needs the rows: --config predict_input=new.csv")
+    sys.exit(
+        "config error: snakemake predict needs the rows: --config predict_input=new.csv"
+    )
 
 # Before a real run starts any job: a results folder it cannot write, a tracking server
 # that does not answer.

@@ -41,6 +41,7 @@ STAGES: dict[str, Stage] = {
     "seed_batch": Stage("tabflow.stages.seed_batch:run", per_model=True),
     "register": Stage("tabflow.stages.register:run", per_model=False),
     "predict": Stage("tabflow.stages.predict:run", per_model=False),
+    "front_page": Stage("tabflow.stages.front_page:run", per_model=False),
 }
 
 
