@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
