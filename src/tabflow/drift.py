@@ -59,7 +59,7 @@ def _categorical_shares(values: pd.Series, keep: list[str] | None) -> dict[str, 
     if keep is None:
         keep = [str(v) for v in shares.index[:TOP]]
     out = {v: float(shares.get(v, 0.0)) for v in keep}
-    out["(other)"] = float(max(0.0, 1.0 - sum(out.values())))
+    out["(other)"] = round(max(0.0, 1.0 - sum(out.values())), 12)  # no 1e-16 left over
     return out
 
 
