@@ -112,6 +112,9 @@ def test_make_demo_pulls_runs_and_prints_the_leaderboard(clones):
     assert sorted(line.split()[0] for line in board[1:4]) == MODELS
     assert board[4].startswith("best by 5-fold CV roc_auc: ")
     assert "tabflow: 3 models trained, best " in out, "the end-of-run summary"
+    everything = clones.runs[0].output  # stdout and stderr
+    warned = [line for line in everything.splitlines() if re.search(r"(?i)warn|deprecat", line)]
+    assert warned == [], "no warning a user cannot act on"
 
 
 def test_cold_runs_in_separate_clones_are_bit_identical(clones):

@@ -37,6 +37,8 @@ from .slurm_cluster import (
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 
 PROFILE = ("--workflow-profile", "workflow/profiles/slurm")
+# Rules that run on the submitting machine (localrules): seconds of work each.
+LOCAL = {("leaderboard", None), ("register", None), ("front_page", None)}
 
 
 @dataclass
@@ -90,7 +92,7 @@ def test_every_job_but_the_local_leaderboard_went_through_sbatch(runs):
     assert runs.cold.returncode == 0, runs.cold.stderr[-4000:]
     steps = [target(r) for r in runs.rows if target(r)]
     assert len(steps) == len(set(steps)), steps  # each job ran once
-    assert set(steps) == runs.planned - {("leaderboard", None)}
+    assert set(steps) == runs.planned - LOCAL
     jobs = [r for r in runs.rows if "." not in r["JobID"]]
     # preprocess, then one job per model: its train and evaluate (the profile's groups).
     assert len(jobs) == 1 + len(MODELS)
@@ -185,3 +187,35 @@ def test_a_job_over_its_mem_mb_fails_naming_the_rule_and_the_resource(runs):
     [message] = hook.messages("failure")
     assert message["title"] == "tabflow: workflow FAILED in rule train"
     assert message["message"].splitlines()[0] == line
+
+
+TINY = """\
+strategy: grid
+space:
+  lr:
+    model.params.C: choice(0.01, 0.1, 1, 10)
+"""
+
+
+def test_a_sweep_runs_its_shards_as_slurm_jobs(runs, tmp_path):
+    """Two shards of a four-trial sweep, each its own SLURM job; the tuned lr after them."""
+    project = Project.create(tmp_path / "sweep")
+    project.run("dvc", "pull")
+    (project.path / "configs/sweep/tiny.yaml").write_text(TINY)
+    res = project.snakemake(
+        *PROFILE,
+        "--default-resources",
+        f"slurm_account={runs.account}",
+        f"slurm_partition={runs.partition}",
+        "--config",
+        "sweep=tiny",
+        "sweep_shards=2",
+        "models=[lr]",
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr[-4000:]
+    steps = [target(r) for r in sacct_rows(run_id(res.stdout + res.stderr)) if target(r)]
+    assert sorted(s for s in steps if s[0] == "sweep_shard") == [("sweep_shard", "lr")] * 2
+    assert ("sweep_select", "lr") in steps and ("train", "lr-tiny") in steps
+    trials = (project.path / "results/sweeps/tiny/lr/trials.csv").read_text().splitlines()
+    assert len(trials) == 1 + 4
