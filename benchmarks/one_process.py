@@ -2,12 +2,12 @@
 
     python benchmarks/one_process.py [--models lr,rf] [--seeds 0,1] [--sweep NAME] [overrides]
 
-Run from a project root. Same stages, same config, same MLflow logging (the models too)
-as `snakemake -j 3`, one after the other in this process: imports happen once, nothing
-runs in parallel, there is no DAG and no rerun logic. With --sweep: the sweep's trials in
-a plain loop (the same trials, the same CV with n_jobs=2, each logged as an MLflow child
-run), then each model's best refit, scored once on the test split and logged with its
-model; no default models, no trial cache.
+Run from a project root. Same stages, same config, same MLflow logging (the models too,
+and the registration) as `snakemake -j 3`, one after the other in this process: imports
+happen once, nothing runs in parallel, there is no DAG and no rerun logic. With --sweep:
+the sweep's trials in a plain loop (the same trials, the same CV with n_jobs=2, each
+logged as an MLflow child run), then each model's best refit, scored once on the test
+split and logged with its model; no default models, no trial cache.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def main() -> None:
     else:
         plan = make_plan(args.overrides, models, seeds)
         names = tuple(plan.models)
-        for stage in ("preprocess", "train", "evaluate", "leaderboard"):
+        for stage in ("preprocess", "train", "evaluate", "leaderboard", "register", "front_page"):
             run = STAGES[stage].load()
             for model in names if STAGES[stage].per_model else (None,):
                 run(Job(plan.cfg(model), model=model, models=names))
