@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,19 +145,25 @@ class Bench:
         return self.time(*args)
 
 
+def alternate(b: Bench, **runs: Callable[[], float]) -> dict[str, list[float]]:
+    """Each run b.reps times from an empty state, alternating which goes first (this
+    machine is shared and noisy)."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for rep in range(b.reps):
+        for name in names[::-1] if rep % 2 == 0 else names:
+            b.clean()
+            times[name].append(runs[name]())
+    return times
+
+
 def median(values: list[float]) -> float:
     return round(statistics.median(values), 2)
 
 
 def case_cold(b: Bench, out: dict) -> None:
-    smk, script = [], []
-    for rep in range(b.reps):
-        # Alternate which goes first; the last run is snakemake's, for the cases after.
-        for which in ("script", "smk") if rep % 2 == 0 else ("smk", "script"):
-            b.clean()
-            (smk if which == "smk" else script).append(
-                b.snakemake() if which == "smk" else b.one_process()
-            )
+    t = alternate(b, smk=b.snakemake, script=b.one_process)
+    smk, script = t["smk"], t["script"]
     out["cold"] = {
         "snakemake_s": smk,
         "one_process_s": script,
@@ -277,15 +284,9 @@ def dvc_yaml(models: list[str]) -> str:
 
 def case_dvc_repro(b: Bench, out: dict) -> None:
     (b.work / "dvc.yaml").write_text(dvc_yaml(b.models))
-    smk, dvc = [], []
     try:
-        for rep in range(b.reps):
-            for which in ("smk", "dvc") if rep % 2 == 0 else ("dvc", "smk"):
-                b.clean()
-                if which == "smk":
-                    smk.append(b.snakemake())
-                else:
-                    dvc.append(b.time("dvc", "repro", "-f", "-q"))
+        t = alternate(b, smk=b.snakemake, dvc=lambda: b.time("dvc", "repro", "-f", "-q"))
+        smk, dvc = t["smk"], t["dvc"]
     finally:
         (b.work / "dvc.yaml").unlink()
         b.clean()
@@ -416,20 +417,20 @@ def case_sweep(b: Bench, out: dict, name: str) -> None:
     config = ["--config", f"sweep={name}", f"models=[{','.join(b.models)}]"]
     loop_args = [sys.executable, str(ROOT / "benchmarks/one_process.py"), "--sweep", name]
     loop_args += ["--models", ",".join(b.models)]
-    ours, loop = [], []
     counts = {m: 0 for m in swept}
     fitted = 0
-    for rep in range(b.reps):
-        for which in ("ours", "loop") if rep % 2 == 0 else ("loop", "ours"):
-            b.clean()
-            if which == "loop":
-                loop.append(b.time(*loop_args))
-                continue
-            ours.append(b.time("snakemake", "-j", "3", *targets, *config))
-            fitted, _ = _fitted(b.work / "results")
-            for model in swept:
-                shards = (b.work / "results" / "sweeps" / name / model).glob("shard-*.json")
-                counts[model] = sum(len(_json.loads(p.read_text())["trials"]) for p in shards)
+
+    def sweep() -> float:
+        nonlocal fitted
+        seconds = b.time("snakemake", "-j", "3", *targets, *config)
+        fitted, _ = _fitted(b.work / "results")
+        for model in swept:
+            shards = (b.work / "results" / "sweeps" / name / model).glob("shard-*.json")
+            counts[model] = sum(len(_json.loads(p.read_text())["trials"]) for p in shards)
+        return seconds
+
+    t = alternate(b, ours=sweep, loop=lambda: b.time(*loop_args))
+    ours, loop = t["ours"], t["loop"]
     trials = sum(counts.values())
     b.clean()
     per_trial = b.time("snakemake", "-j", "3", *targets, *config, "sweep_shards=40")
@@ -533,14 +534,8 @@ def case_slurm(b: Bench, out: dict) -> None:
         b.clean()
         return b.time("snakemake", "--workflow-profile", str(profile), *b.model_arg)
 
-    local, slurm = [], []
-    for rep in range(b.reps):
-        for which in ("local", "slurm") if rep % 2 == 0 else ("slurm", "local"):
-            if which == "local":
-                b.clean()
-                local.append(b.snakemake())
-            else:
-                slurm.append(through(tuned.parent))
+    t = alternate(b, local=b.snakemake, slurm=lambda: through(tuned.parent))
+    local, slurm = t["local"], t["slurm"]
     once = {name: round(through(profiles / name), 2) for name in variants}
     shutil.rmtree(profiles)
     b.clean()
