@@ -215,8 +215,8 @@ CASES = [
     Case(
         "estimator parameter that does not exist",
         _model_file("bad", RF + "  n_estimatorz: 10\n"),
-        "config error: configs/model/bad.yaml: model.params.n_estimatorz is not a parameter of "
-        "RandomForestClassifier; did you mean 'n_estimators'?",
+        "config error: configs/model/bad.yaml: model.params.n_estimatorz: RandomForestClassifier "
+        "has no parameter 'n_estimatorz'; did you mean 'n_estimators'?",
     ),
     Case(
         "estimator parameter with an invalid value",

@@ -55,8 +55,8 @@ def test_scaling_follows_the_config(in_root):
         (
             "rf",
             "+model.params.n_estimatorz=10",
-            "configs/model/rf.yaml: model.params.n_estimatorz is not a parameter of "
-            "RandomForestClassifier; did you mean 'n_estimators'?",
+            "configs/model/rf.yaml: model.params.n_estimatorz: RandomForestClassifier has no "
+            "parameter 'n_estimatorz'; did you mean 'n_estimators'?",
         ),
         (
             "rf",

@@ -294,35 +294,11 @@ def scope_columns(cfg: DictConfig, overrides: Sequence[str]) -> None:
 
 
 def check_estimator(cfg: DictConfig, model: str) -> None:
-    """The estimator's own parameter validation, and class probabilities, before any job."""
-    import difflib
+    """The model's estimator and params, checked as models.check_params does."""
+    from tabflow.models import check_params
 
-    from tabflow.models import estimator_class
-
-    source = f"configs/model/{model}.yaml"
-    cls = estimator_class(str(cfg.model._target_))
     params = OmegaConf.to_container(cfg.model.params, resolve=True)
-    known = cls().get_params()
-    for key in params:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
-            raise ConfigError(
-                f"{source}: model.params.{key} is not a parameter of {cls.__name__}; {hint}"
-            )
-    estimator = cls(**params)
-    try:
-        estimator._validate_params()  # what fit() would run, after a long wait
-    except ValueError as err:
-        key = next((k for k in params if f"'{k}' parameter" in str(err)), None)
-        shown = f"model.params.{key}={params[key]!r}" if key else "model.params"
-        raise ConfigError(f"{source}: {shown} is invalid: {err}") from None
-    if not hasattr(estimator, "predict_proba"):
-        hint = " set params.probability: true" if "probability" in known else ""
-        raise ConfigError(
-            f"{source}: {cls.__name__} gives no class probabilities with these params "
-            f"(ROC AUC, calibration and log loss need them);{hint or ' pick another estimator'}"
-        )
+    check_params(str(cfg.model._target_), params, f"configs/model/{model}.yaml")
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:

@@ -67,6 +67,50 @@ def estimator_class(target: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+def unknown_param(cls: type, name: str) -> str | None:
+    """Why `name` is not a parameter of the estimator class (with a did-you-mean), or None."""
+    import difflib
+
+    known = cls().get_params()
+    if name in known:
+        return None
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+    return f"{cls.__name__} has no parameter {name!r}; {hint}"
+
+
+def invalid_value(cls: type, params: dict[str, Any]) -> str | None:
+    """The estimator's own validation of these params (what fit() would say, after a long
+    wait), or None."""
+    try:
+        cls(**params)._validate_params()
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def check_params(target: str, params: dict[str, Any], source: str) -> None:
+    """A model's estimator and params, before any job: names, values, class probabilities.
+    One ConfigError line naming `source` (the model's YAML) and the key."""
+    from tabflow.errors import ConfigError
+
+    cls = estimator_class(target)
+    for key in params:
+        if problem := unknown_param(cls, key):
+            raise ConfigError(f"{source}: model.params.{key}: {problem}")
+    if problem := invalid_value(cls, params):
+        key = next((k for k in params if f"'{k}' parameter" in problem), None)
+        shown = f"model.params.{key}={params[key]!r}" if key else "model.params"
+        raise ConfigError(f"{source}: {shown} is invalid: {problem}")
+    if not hasattr(cls(**params), "predict_proba"):
+        known = cls().get_params()
+        hint = " set params.probability: true" if "probability" in known else ""
+        raise ConfigError(
+            f"{source}: {cls.__name__} gives no class probabilities with these params "
+            f"(ROC AUC, calibration and log loss need them);{hint or ' pick another estimator'}"
+        )
+
+
 def build_pipeline(
     model_cfg: Any,
     numeric_cols: Sequence[str],

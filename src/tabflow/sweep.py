@@ -163,29 +163,18 @@ def load(name: str, cfg_dir: Path, model_targets: dict[str, str], known: list[st
 def _dimension(where: str, model: str, key: str, value: Any, target: str) -> Dimension:
     """One entry of the space, parsed with Hydra's sweep grammar, checked against the
     estimator's own parameter list and validation."""
-    from tabflow.models import estimator_class
+    from tabflow.models import estimator_class, invalid_value, unknown_param
 
     if not key.startswith(PARAM_PREFIX):
         raise ConfigError(f"{where}: space.{model}.{key}: only model.params.<name> can be swept")
     name = key[len(PARAM_PREFIX) :]
     cls = estimator_class(target)
-    known = cls().get_params()
-    if name not in known:
-        import difflib
-
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
-        raise ConfigError(
-            f"{where}: space.{model}.{key}: {cls.__name__} has no parameter {name!r}; {hint}"
-        )
+    if problem := unknown_param(cls, name):
+        raise ConfigError(f"{where}: space.{model}.{key}: {problem}")
     dim = _parse(where, model, key, name, value)
     for probe in dim.values if dim.kind != "interval" else (dim.low, dim.high):
-        try:
-            cls(**{name: probe})._validate_params()
-        except ValueError as err:
-            raise ConfigError(
-                f"{where}: space.{model}.{key}: {probe!r} is invalid: {err}"
-            ) from None
+        if problem := invalid_value(cls, {name: probe}):
+            raise ConfigError(f"{where}: space.{model}.{key}: {probe!r} is invalid: {problem}")
     return dim
 
 
