@@ -217,6 +217,9 @@ class ColdClones:
 
 
 MODELS = ["gb", "lr", "rf"]
+# What reruns after any model's results change: the leaderboard, then the registration
+# of its best model and the report's front page.
+FINAL = {("leaderboard", None), ("register", None), ("front_page", None)}
 # Six cold runs in `make test` (the 10-minute budget), twenty in `make soak` (CI runs both).
 N_COLD_RUNS = int(os.environ.get("TABFLOW_COLD_RUNS", "6"))
 # Cold runs alternate between clones a (even) and b (odd). Most are a plain

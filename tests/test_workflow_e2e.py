@@ -24,6 +24,7 @@ from tabflow.models import load_model
 
 from .conftest import BIN
 from .e2e import (
+    FINAL,
     MODELS,
     Project,
     Receiver,
@@ -328,10 +329,10 @@ def forked(clones, tmp_path) -> Project:
     return fork(clones.b, tmp_path / "p")
 
 
-EVERYTHING = {("preprocess", None), ("leaderboard", None)} | {
-    (rule, m) for rule in ("train", "evaluate") for m in MODELS
-}
-EVALUATE_ON = {("evaluate", m) for m in MODELS} | {("leaderboard", None)}
+EVERYTHING = (
+    {("preprocess", None)} | FINAL | {(rule, m) for rule in ("train", "evaluate") for m in MODELS}
+)
+EVALUATE_ON = {("evaluate", m) for m in MODELS} | FINAL
 
 
 def test_a_config_key_reruns_the_rules_that_declare_it(forked):
@@ -354,7 +355,7 @@ def test_a_config_key_reruns_the_rules_that_declare_it(forked):
 CODE_EDITS = [
     ("src/tabflow/plots.py", EVALUATE_ON),
     ("src/tabflow/tracking/model_run.py", EVALUATE_ON),
-    ("src/tabflow/leaderboard.py", {("leaderboard", None)}),
+    ("src/tabflow/leaderboard.py", FINAL),
     ("src/tabflow/metrics.py", EVERYTHING - {("preprocess", None)}),
     ("src/tabflow/models.py", EVERYTHING - {("preprocess", None)}),
     ("src/tabflow/data.py", EVERYTHING),
@@ -523,7 +524,7 @@ def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(forked, rece
     assert "LockException" in refused and "Directory cannot be locked" in refused
     assert "tabflow:" not in refused, "the refused run has no hooks: no message, no MLflow run"
     ran = parse_jobs(res.stdout + res.stderr)
-    assert ran == {("train", "rf"), ("evaluate", "rf"), ("leaderboard", None)}
+    assert ran == {("train", "rf"), ("evaluate", "rf")} | FINAL
     after = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
     assert after["rf"] != before["rf"]
     assert after["lr"] == before["lr"] and after["gb"] == before["gb"]
@@ -587,7 +588,7 @@ def test_seeds_multiply_the_models_in_one_job_per_model(forked):
     args = ("--config", "models=[rf]", "seeds=[1,2]")
     names = ["rf-seed1", "rf-seed2"]
     res = project.snakemake("-j", "3", *args)
-    assert parse_jobs(res.stdout + res.stderr) == {("seed_batch", "rf"), ("leaderboard", None)}, (
+    assert parse_jobs(res.stdout + res.stderr) == {("seed_batch", "rf")} | FINAL, (
         "the split is shared: no preprocess"
     )
     for name in names:
@@ -638,7 +639,7 @@ def test_own_csv_on_a_subset_of_models_with_overrides_reaching_every_job(forked,
     overrides = f"overrides=data.raw_path={csv} {OWN_CSV_OVERRIDES}"
     gb_before = (project.path / "results/metrics/gb.json").stat().st_mtime_ns
     res = project.snakemake("-j", "3", "--config", "models=[lr,rf]", overrides)
-    assert parse_jobs(res.stdout + res.stderr) == {("preprocess", None), ("leaderboard", None)} | {
+    assert parse_jobs(res.stdout + res.stderr) == {("preprocess", None)} | FINAL | {
         (rule, m) for rule in ("train", "evaluate") for m in ("lr", "rf")
     }
     summary = project.read_json("results/data/summary.json")
@@ -679,9 +680,10 @@ def test_bad_config_leaves_the_results_of_the_last_run_alone(project):
 
 
 def test_failed_job_notifies_the_rule_and_its_log_tail(forked, receiver):
-    """A bad hyperparameter: `train rf` fails. Runs with `--logger rich`."""
+    """A value only the data can refuse (more features than there are): `train rf` fails.
+    Runs with `--logger rich`."""
     project = forked
-    edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 100", "n_estimators: 0")
+    edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 100", "max_features: 1000")
     edit_file(
         project.path / "configs/config.yaml",
         "urls: []",
@@ -696,7 +698,7 @@ def test_failed_job_notifies_the_rule_and_its_log_tail(forked, receiver):
     assert message["title"] == "tabflow: workflow FAILED in rule train"
     body = message["message"]
     assert body.startswith("rule train (model=rf) failed\nlast lines of results/logs/train/rf.log:")
-    assert "The 'n_estimators' parameter of RandomForestClassifier" in body
+    assert "max_features must be in (0, n_features]" in body
     assert "workflow FAILED in rule train" in res.stderr
     # Its parent run is FAILED, or was never begun if the job failed while MLflow loaded.
     assert all(r.info.status == "FAILED" for r in workflow_runs(project)[parents_before:])
@@ -759,7 +761,7 @@ def test_long_jobs_log_each_fold_and_each_feature(project):
 def test_a_model_listed_twice_runs_once(project):
     res = project.snakemake("-j", "3", "-n", "--config", "models=[lr,lr]")
     output = res.stdout + res.stderr
-    assert parse_jobs(output) == {("leaderboard", None)}, "a leaderboard of lr alone"
+    assert parse_jobs(output) == FINAL, "a leaderboard of lr alone"
     (inputs,) = re.findall(r"^\s+input: (results/metrics/.*)$", output, re.M)
     assert inputs.split(", ") == ["results/metrics/lr.json", "results/cv/lr.json"]
 

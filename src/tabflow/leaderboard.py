@@ -143,13 +143,17 @@ def format_table(rows: list[Row]) -> str:
     metric = primary_metric(rows)
     folds = int(rows[0].get("cv_folds", 0))
     names = ordered(metric)
-    width = max(10, *(len(m) for m in names))
     header = ["model", f"cv_{metric}", *names]
-    lines = ["  ".join(f"{h:>{width}}" for h in header)]
-    for row in rows:
-        cv = f"{row[cv_key(metric, 'mean')]:.3f}±{row[cv_key(metric, 'std')]:.3f}"
-        cells = [f"{row['model']:>{width}}", f"{cv:>{width}}"]
-        cells += [f"{row[m]:{width}.4f}" for m in names]
-        lines.append("  ".join(cells))
+    table = [
+        [
+            str(row["model"]),
+            f"{row[cv_key(metric, 'mean')]:.3f}±{row[cv_key(metric, 'std')]:.3f}",
+            *(f"{row[m]:.4f}" for m in names),
+        ]
+        for row in rows
+    ]
+    widths = [max(10, len(h), *(len(r[i]) for r in table)) for i, h in enumerate(header)]
+    lines = ["  ".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(f"{c:>{w}}" for c, w in zip(r, widths, strict=True)) for r in table]
     lines.append(f"best by {folds}-fold CV {metric}: {rows[0]['model']} (test scores beside)")
     return "\n".join(lines)

@@ -6,7 +6,7 @@ localrules:
 
 rule predict:
     input:
-        PREDICT_INPUT,
+        PREDICT_INPUT or [],
     output:
         PATHS.new_predictions(PREDICT_NAME),
     log:
