@@ -117,11 +117,6 @@ def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
     assert _shard_counts(project, "rf") == (2, 4), "2 new points fitted, 4 read back"
     assert len(pd.read_csv(project.path / "results/sweeps/tiny/rf/trials.csv")) == 6
 
-    # Other CV settings: every trial is fitted again.
-    cv4 = (*SWEEP, "overrides=evaluation.cv_folds=4")
-    project.snakemake("-j", "3", *cv4)
-    assert _shard_counts(project) == (6 + 3, 0)
-
 
 TPE = """\
 strategy: tpe

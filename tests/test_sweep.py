@@ -1,0 +1,80 @@
+"""Sweeps: the grammar, the trials, and the trial cache's key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tabflow import sweep
+from tabflow.plan import config_dir, make_plan
+
+from .conftest import DEMO_CSV, ROOT
+
+TARGETS = {
+    "rf": "sklearn.ensemble.RandomForestClassifier",
+    "lr": "sklearn.linear_model.LogisticRegression",
+    "gb": "sklearn.ensemble.GradientBoostingClassifier",
+}
+
+
+def test_the_demo_sweeps_parse_with_hydras_grammar(in_root):
+    small = sweep.load("small", config_dir(), TARGETS, ["gb", "lr", "rf"])
+    rf = {d.name: d for d in small.space["rf"]}
+    assert rf["max_depth"].values == (3, 6, None), "choice(3, 6, null), which Hydra refuses"
+    assert len(sweep.trials(small, "rf", 42)) == 9
+    wide = sweep.load("wide", config_dir(), TARGETS, ["gb", "lr", "rf"])
+    lr = wide.space["lr"][0]
+    assert (lr.kind, lr.log, lr.low, lr.high) == ("interval", True, 0.001, 100.0)
+    tpe = sweep.load("tpe", config_dir(), TARGETS, ["gb", "lr", "rf"])
+    n = {d.name: d for d in tpe.space["rf"]}["n_estimators"]
+    assert n.integer and (n.low, n.high) == (50, 300)
+
+
+def test_raising_random_trials_keeps_the_earlier_ones(in_root):
+    wide = sweep.load("wide", config_dir(), TARGETS, ["gb", "lr", "rf"])
+    more = dataclasses.replace(wide, trials=60)
+    first, second = sweep.trials(wide, "gb", 42), sweep.trials(more, "gb", 42)
+    assert second[:40] == first and len(second) == 60
+    assert sweep.trials(wide, "gb", 7) != first, "another seed, other trials"
+
+
+@pytest.fixture
+def shard(tmp_path, monkeypatch):
+    """A preprocessed demo split under tmp_path/results and lr's whole config as a job's."""
+    from tabflow.stages import Declared, Job
+    from tabflow.stages.preprocess import run as preprocess
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TABFLOW_CONFIG_DIR", str(ROOT / "configs"))
+    overrides = [f"data.raw_path={DEMO_CSV}", f"data.columns_for={DEMO_CSV}"]
+
+    def job(*more: str) -> Job:
+        plan = make_plan([*overrides, *more], ["lr"])
+        return Job(Declared(plan.configs["lr"], rule=None), model="lr")
+
+    preprocess(job())
+    return job
+
+
+def test_a_trial_is_fitted_once_and_again_only_for_other_cv_settings(shard):
+    from tabflow.stages.sweep_shard import Trials
+
+    params = {"C": 0.5}
+    assert Trials(shard()).score(params)["cached"] is False
+    again = Trials(shard()).score(params)
+    assert again["cached"] is True and again["cv"]["roc_auc"]["mean"] > 0.8
+    assert Trials(shard()).score({"C": 0.25})["cached"] is False, "another point"
+    assert Trials(shard("evaluation.cv_folds=4")).score(params)["cached"] is False
+    assert Trials(shard("training.random_state=7")).score(params)["cached"] is False
+
+
+def test_other_training_rows_fit_every_trial_again(shard, tmp_path):
+    import pandas as pd
+
+    from tabflow.stages.sweep_shard import Trials
+
+    Trials(shard()).score({"C": 0.5})
+    train = tmp_path / "results/data/train.parquet"
+    pd.read_parquet(train).iloc[1:].to_parquet(train, index=False)
+    assert Trials(shard()).score({"C": 0.5})["cached"] is False
