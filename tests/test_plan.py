@@ -26,7 +26,7 @@ def test_a_second_start_reads_the_plan_from_the_cache(project):
     second = tabflow_plan.load({})
     assert not first.from_cache and second.from_cache
     assert second.configs == first.configs and second.models == first.models
-    assert len(list((project / ".snakemake/tabflow").glob("plan-*.json"))) == 1
+    assert len(list((project / ".snakemake/tabflow").glob("plan-*"))) == 1
 
 
 def test_any_change_to_what_composition_reads_composes_again(project):
@@ -53,3 +53,14 @@ def test_secrets_and_environment_lookups_are_never_cached(project, monkeypatch):
     training.write_text(training.read_text() + "# ${oc.env:SEED}\n")
     tabflow_plan.load({})
     assert not tabflow_plan.load({}).from_cache
+
+
+def test_dict_params_keep_int_keys_through_the_cache(project):
+    """class_weight {0: 1, 1: 3}: sklearn needs the class labels as they are (ints)."""
+    rf = project / "configs/model/rf.yaml"
+    rf.write_text(rf.read_text() + "  class_weight: {0: 1.0, 1: 3.0}\n")
+    for _ in range(2):  # composed, then from the cache
+        plan = tabflow_plan.load({"models": ["rf"]})
+        assert plan.configs["rf"]["model"]["params"]["class_weight"] == {0: 1.0, 1: 3.0}
+        assert plan.select("rf", ("model",))["model"]["params"]["class_weight"] == {0: 1.0, 1: 3.0}
+    assert plan.from_cache

@@ -546,7 +546,7 @@ def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(forked, rece
         assert message["title"] == f"tabflow: 3 models trained, best {best}"
         body = message["message"]
         assert f"Best model by 5-fold CV roc_auc: {best} (CV roc_auc 0." in body
-        assert all(re.search(rf"^\s+{m}\s+0\.\d{{4}}\s", body, re.M) for m in MODELS), body
+        assert all(re.search(rf"^\s+{m}\s+0\.\d{{3}}±0\.\d{{3}}\s", body, re.M) for m in MODELS)
         assert f"workflow run {parent}" in body and "snakemake --report report.html" in body
 
     # Not in MLflow (DB, artifacts), job logs, results, Snakemake's records or the report.
@@ -680,10 +680,10 @@ def test_bad_config_leaves_the_results_of_the_last_run_alone(project):
 
 
 def test_failed_job_notifies_the_rule_and_its_log_tail(forked, receiver):
-    """A value only the data can refuse (more features than there are): `train rf` fails.
-    Runs with `--logger rich`."""
+    """A value only the data can refuse (one monotonic constraint for many features):
+    `train rf` fails. Runs with `--logger rich`."""
     project = forked
-    edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 100", "max_features: 1000")
+    edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 100", "monotonic_cst: [1]")
     edit_file(
         project.path / "configs/config.yaml",
         "urls: []",
@@ -698,7 +698,7 @@ def test_failed_job_notifies_the_rule_and_its_log_tail(forked, receiver):
     assert message["title"] == "tabflow: workflow FAILED in rule train"
     body = message["message"]
     assert body.startswith("rule train (model=rf) failed\nlast lines of results/logs/train/rf.log:")
-    assert "max_features must be in (0, n_features]" in body
+    assert "monotonic_cst has shape 1 but the input data X has" in body
     assert "workflow FAILED in rule train" in res.stderr
     # Its parent run is FAILED, or was never begun if the job failed while MLflow loaded.
     assert all(r.info.status == "FAILED" for r in workflow_runs(project)[parents_before:])

@@ -126,8 +126,14 @@ _SAVED = ("models", "configs", "sweep", "tuned", "batches")
 
 def canonical(value: Any) -> Any:
     """Keys sorted at every level: Snakemake compares params as text (their repr), so the
-    same values must always print the same, composed or read back from the cache."""
-    return json.loads(json.dumps(value, sort_keys=True))
+    same values must always print the same, composed or read back from the cache. Keys
+    keep their type (a class_weight {0: 1, 1: 3} needs int keys; JSON would make them
+    text)."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value, key=lambda k: (str(type(k)), k))}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    return value
 
 
 def load(config: dict[str, Any], cores: int = 1) -> Plan:
@@ -137,12 +143,12 @@ def load(config: dict[str, Any], cores: int = 1) -> Plan:
     request = {k: config.get(k) for k in ("models", "seeds", "sweep", "sweep_shards")}
     request["cores"] = cores if config.get("sweep") and not config.get("sweep_shards") else None
     key, cacheable = _cache_key(overrides, request)
-    cached = CACHE_DIR / f"plan-{key}.json"
+    cached = CACHE_DIR / f"plan-{key}.yaml"
     if cacheable and cached.is_file():
         try:
-            data = json.loads(cached.read_text())
+            data = _yaml().load(cached.read_text(), Loader=_yaml().CSafeLoader)
             return Plan(**{k: data[k] for k in _SAVED}, notify_urls=[], from_cache=True)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, _yaml().YAMLError):
             pass  # a half-written or foreign file: compose
     plan = make_plan(overrides, **request)
     if cacheable and not plan.notify_urls:  # never write notification URLs to disk
@@ -174,13 +180,22 @@ def _cache_key(overrides: list[str], request: dict[str, Any]) -> tuple[str, bool
     return digest.hexdigest()[:32], cacheable
 
 
-def _save(path: Path, data: dict[str, Any]) -> None:
-    from tabflow.io import write_json
+def _yaml() -> Any:
+    """PyYAML (with libyaml): unlike JSON it keeps int dict keys, and floats exactly."""
+    import yaml
 
+    return yaml
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    from tabflow.io import write_with
+
+    yaml = _yaml()
+    text = yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=True)
     try:
-        for old in path.parent.glob("plan-*.json"):
+        for old in path.parent.glob("plan-*"):
             old.unlink(missing_ok=True)
-        write_json(path, data)
+        write_with(path, lambda p: p.write_text(text))
     except OSError:
         pass  # a read-only project still runs, only slower
 
@@ -265,7 +280,7 @@ def make_plan(
                 f"--config sweep={sweep}: the tuned {base} would be named {name!r}, like "
                 f"configs/model/{name}.yaml; rename the sweep or that model"
             )
-        configs[name] = json.loads(json.dumps(configs[base]))
+        configs[name] = canonical(configs[base])  # a copy
     return Plan([*chosen, *tuned], configs, urls, sweep=plan_sweep, tuned=tuned)
 
 
