@@ -120,7 +120,7 @@ def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
 
 TPE = """\
 strategy: tpe
-trials: 6
+trials: 4
 space:
   lr:
     model.params.C: tag(log, interval(0.01, 10))
@@ -128,8 +128,8 @@ space:
 
 
 def test_tpe_shards_share_one_study_through_a_cluster_executor(clones, tmp_path):
-    """Optuna's TPE with two shards submitted through cluster-generic; raising `trials`
-    runs only the new ones."""
+    """Optuna's TPE with two shards submitted through cluster-generic; raising `trials` from
+    4 to 6 runs only the 2 new ones."""
     project = fork(clones.b, tmp_path / "p")
     tpe = project.path / "configs/sweep/tpe6.yaml"
     tpe.write_text(TPE)
@@ -148,9 +148,9 @@ def test_tpe_shards_share_one_study_through_a_cluster_executor(clones, tmp_path)
     )
     assert len(submitted) >= 2 + 1 + 2, "two shards, the selection, the tuned train/evaluate"
     trials = pd.read_csv(project.path / "results/sweeps/tpe6/lr/trials.csv")
-    assert len(trials) == 6 and (project.path / "results/sweeps/tpe6/lr/optuna.journal").is_file()
-    tpe.write_text(TPE.replace("trials: 6", "trials: 8"))
+    assert len(trials) == 4 and (project.path / "results/sweeps/tpe6/lr/optuna.journal").is_file()
+    tpe.write_text(TPE.replace("trials: 4", "trials: 6"))
     project.snakemake("-j", "3", *args)
-    assert len(pd.read_csv(project.path / "results/sweeps/tpe6/lr/trials.csv")) == 8
+    assert len(pd.read_csv(project.path / "results/sweeps/tpe6/lr/trials.csv")) == 6
     fitted, _ = _shard_counts(project)
     assert fitted == 2

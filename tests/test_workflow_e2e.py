@@ -350,40 +350,44 @@ def test_a_config_key_reruns_the_rules_that_declare_it(forked):
             (forked.path / rel).write_text(original)
 
 
-# (file edited, the jobs that must rerun): modules by what imports them, then files no
+# (files edited together, the jobs that must rerun): modules by what imports them (the
+# evaluation and plotting code, the tables, the metrics, the data loading), then files no
 # job imports. Edits go to the copy's own package, which PYTHONPATH makes the one imported.
 CODE_EDITS = [
-    ("src/tabflow/plots.py", EVALUATE_ON),
-    ("src/tabflow/tracking/model_run.py", EVALUATE_ON),
-    ("src/tabflow/leaderboard.py", FINAL),
-    ("src/tabflow/metrics.py", EVERYTHING - {("preprocess", None)}),
-    ("src/tabflow/models.py", EVERYTHING - {("preprocess", None)}),
-    ("src/tabflow/data.py", EVERYTHING),
-    ("src/tabflow/runner.py", EVERYTHING),
-    ("src/tabflow/notify.py", set()),
-    ("src/tabflow/hooks.py", set()),
-    ("src/tabflow/config.py", set()),
-    ("README.md", set()),
-    ("tests/test_data.py", set()),
-    ("benchmarks/bench.py", set()),
+    (("src/tabflow/plots.py", "src/tabflow/tracking/model_run.py"), EVALUATE_ON),
+    (("src/tabflow/leaderboard.py",), FINAL),
+    (("src/tabflow/metrics.py",), EVERYTHING - {("preprocess", None)}),
+    (("src/tabflow/data.py",), EVERYTHING),
+    (
+        (
+            "src/tabflow/notify.py",
+            "src/tabflow/hooks.py",
+            "src/tabflow/config.py",
+            "README.md",
+            "tests/test_data.py",
+            "benchmarks/bench.py",
+        ),
+        set(),
+    ),
 ]
 
 
 def test_a_code_change_reruns_exactly_the_jobs_whose_code_imports_it(forked):
     env = {"PYTHONPATH": str(forked.path / "src")}
     assert forked.planned_jobs(env=env) == set(), "the same code under another path"
-    for rel, expected in CODE_EDITS:
-        path = forked.path / rel
-        original = path.read_bytes()
-        path.write_bytes(original + b"\n# an edit\n")
+    for edited, expected in CODE_EDITS:
+        originals = {rel: (forked.path / rel).read_bytes() for rel in edited}
+        for rel, text in originals.items():
+            (forked.path / rel).write_bytes(text + b"\n# an edit\n")
         try:
             res = forked.snakemake("-j", "3", "-n", env=env)
         finally:
-            path.write_bytes(original)
+            for rel, text in originals.items():
+                (forked.path / rel).write_bytes(text)
         output = res.stdout + res.stderr
-        assert parse_jobs(output) == expected, rel
+        assert parse_jobs(output) == expected, edited
         if expected:  # the reason names the module: "Params have changed ... 'tabflow.plots ..."
-            module = rel.removeprefix("src/").removesuffix(".py").replace("/", ".")
+            module = edited[0].removeprefix("src/").removesuffix(".py").replace("/", ".")
             assert f"now: '{module} " in output or f",'{module} " in output, output[-2000:]
     # Content, not mtime: every edit undone, every file touched, one deleted and checked out.
     for path in (forked.path / "src").rglob("*.py"):
@@ -491,9 +495,14 @@ SECRETS = ("SECRET-IN-CONFIG-7f3a", "SECRET-IN-ENV-91bc")
 
 def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(forked, receiver, tmp_path):
     """Also: a second `snakemake -j 3` started at the same time is refused, nothing damaged;
-    the notification URLs (secrets) end up in no file."""
+    a killed writer's temp file is removed; the notification URLs (secrets) end up in no
+    file."""
     project = forked
     before = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
+    # What a writer killed halfway leaves: removed when a run starts, never tracked by DVC.
+    stale = project.path / "results/metrics/.rf.json.k1ll3d.tmp"
+    stale.write_text("half")
+    assert project.run("dvc", "check-ignore", str(stale.relative_to(project.path))).stdout
     edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 100", "n_estimators: 50")
     # Notification targets: one in the config, one in $APPRISE_URLS, one that is down.
     edit_file(
@@ -525,6 +534,7 @@ def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(forked, rece
     assert "tabflow:" not in refused, "the refused run has no hooks: no message, no MLflow run"
     ran = parse_jobs(res.stdout + res.stderr)
     assert ran == {("train", "rf"), ("evaluate", "rf")} | FINAL
+    assert not stale.exists()
     after = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
     assert after["rf"] != before["rf"]
     assert after["lr"] == before["lr"] and after["gb"] == before["gb"]
@@ -764,13 +774,3 @@ def test_a_model_listed_twice_runs_once(project):
     assert parse_jobs(output) == FINAL, "a leaderboard of lr alone"
     (inputs,) = re.findall(r"^\s+input: (results/metrics/.*)$", output, re.M)
     assert inputs.split(", ") == ["results/metrics/lr.json", "results/cv/lr.json"]
-
-
-def test_temp_files_of_killed_writers_are_removed_and_never_tracked(forked):
-    project = forked
-    stale = project.path / "results/metrics/.rf.json.k1ll3d.tmp"
-    stale.write_text("half")
-    assert project.run("dvc", "check-ignore", str(stale.relative_to(project.path))).stdout
-    edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 100", "n_estimators: 60")
-    project.snakemake("-j", "3")
-    assert not stale.exists()
