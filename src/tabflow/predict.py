@@ -18,6 +18,7 @@ from tabflow.errors import DataError
 from tabflow.io import write_with
 
 log = logging.getLogger(__name__)
+DRIFT_MIN_ROWS = 30
 
 
 def signature_columns(folder: Path) -> list[str]:
@@ -88,6 +89,14 @@ def predict(cfg: Any, spec: str, source: str | Path, out: str | Path) -> dict[st
     drift = compare(profile, X) if profile else pd.DataFrame(columns=["feature", "kind", "psi"])
     threshold = float(cfg.predict.drift_threshold)
     drift["drifted"] = drift["psi"] > threshold
+    if len(X) < DRIFT_MIN_ROWS:  # a handful of rows always looks drifted
+        drift["drifted"] = False
+        log.info(
+            "%s: %d rows, too few to judge drift (PSI needs %d or more)",
+            source,
+            len(X),
+            DRIFT_MIN_ROWS,
+        )
     for row in drift[drift["drifted"]].itertuples():
         log.warning(
             "%s: feature %r drifted from the training rows: PSI %.3f > %g "
