@@ -20,6 +20,7 @@ from .e2e import (
     Project,
     Receiver,
     _read_all,
+    fork,
     mlflow_rows,
     start_tracking_server,
     stop,
@@ -116,11 +117,11 @@ def test_the_mlflow_variables_reach_the_jobs_and_every_run_finished(runs):
     assert not (runs.project.path / "mlruns").exists()
 
 
-def test_a_job_killed_by_scancel_fails_the_run_with_its_rule_then_a_rerun_completes(runs):
+def test_a_job_killed_by_scancel_fails_the_run_with_its_rule_then_a_rerun_completes(runs, tmp_path):
     """No account, no partition, no MLflow variable: the plugin guesses, jobs use sqlite."""
-    project = runs.project
+    project = fork(runs.project, tmp_path / "project")
     project.clean()
-    out = project.path.parent / "scancel.out"
+    out = tmp_path / "scancel.out"
     with open(out, "w") as fh:
         proc = subprocess.Popen(
             ["snakemake", *PROFILE], cwd=project.path, env=project.env, stdout=fh, stderr=fh
@@ -155,9 +156,9 @@ def test_a_job_killed_by_scancel_fails_the_run_with_its_rule_then_a_rerun_comple
     assert "RUNNING" not in {status for _, status in rows}, rows
 
 
-def test_a_job_over_its_mem_mb_fails_naming_the_rule_and_the_resource(runs):
+def test_a_job_over_its_mem_mb_fails_naming_the_rule_and_the_resource(runs, tmp_path):
     """train's step needs about 330 MB (imports included), the batch step 190 MB."""
-    project = runs.project
+    project = fork(runs.project, tmp_path / "project")
     project.clean()
     hook = Receiver()
     try:
