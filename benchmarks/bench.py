@@ -161,16 +161,19 @@ def median(values: list[float]) -> float:
     return round(statistics.median(values), 2)
 
 
-def case_cold(b: Bench, out: dict) -> None:
-    t = alternate(b, smk=b.snakemake, script=b.one_process)
-    smk, script = t["smk"], t["script"]
-    out["cold"] = {
-        "snakemake_s": smk,
-        "one_process_s": script,
-        "snakemake_median_s": median(smk),
-        "one_process_median_s": median(script),
-        "ratio": round(median(smk) / median(script), 2),
+def paired(ours: str, theirs: str, t: dict[str, list[float]]) -> dict:
+    """The times of two alternated commands, their medians and ours / theirs."""
+    return {
+        **{f"{name}_s": t[name] for name in (ours, theirs)},
+        **{f"{name}_median_s": median(t[name]) for name in (ours, theirs)},
+        "ratio": round(median(t[ours]) / median(t[theirs]), 2),
     }
+
+
+def case_cold(b: Bench, out: dict) -> None:
+    out["cold"] = paired(
+        "snakemake", "one_process", alternate(b, snakemake=b.snakemake, one_process=b.one_process)
+    )
 
 
 def _current(b: Bench) -> None:
@@ -252,32 +255,37 @@ def _edit_model(text: str, rep: int) -> str:
 
 
 def dvc_yaml(models: list[str]) -> str:
-    """The same three stages (plus the leaderboard) for `dvc repro`, calling the scripts."""
+    """The same three stages (plus the leaderboard) for `dvc repro`, calling the scripts;
+    the files are tabflow.paths' (the demo's results_dir)."""
+    from tabflow.paths import Paths
+
+    p = Paths("results")
+
+    def outs(*files: str) -> list[dict]:
+        return [{f: {"cache": False}} for f in files]
+
     stages = {
         "preprocess": {
             "cmd": "python workflow/scripts/stage.py preprocess",
             "deps": ["data/raw/heart.csv", "configs"],
-            "outs": [{"results/data": {"cache": False}}],
+            "outs": outs(p.train_data, p.test_data),
         }
     }
     for m in models:
         stages[f"train_{m}"] = {
             "cmd": f"python workflow/scripts/stage.py train model={m}",
-            "deps": ["results/data"],
-            "outs": [
-                {f"results/models/{m}.joblib": {"cache": False}},
-                {f"results/cv/{m}.json": {"cache": False}},
-            ],
+            "deps": [p.train_data],
+            "outs": outs(p.model_file(m), p.cv(m)),
         }
         stages[f"evaluate_{m}"] = {
             "cmd": f"python workflow/scripts/stage.py evaluate model={m}",
-            "deps": [f"results/models/{m}.joblib"],
-            "outs": [{f"results/metrics/{m}.json": {"cache": False}}],
+            "deps": [p.model_file(m), p.test_data],
+            "outs": outs(p.metrics(m)),
         }
     stages["leaderboard"] = {
         "cmd": "python workflow/scripts/stage.py leaderboard",
-        "deps": [f"results/metrics/{m}.json" for m in models],
-        "outs": [{"results/leaderboard.csv": {"cache": False}}],
+        "deps": [p.metrics(m) for m in models],
+        "outs": outs(p.leaderboard_csv),
     }
     return json.dumps({"stages": stages}, indent=2)
 
@@ -285,16 +293,13 @@ def dvc_yaml(models: list[str]) -> str:
 def case_dvc_repro(b: Bench, out: dict) -> None:
     (b.work / "dvc.yaml").write_text(dvc_yaml(b.models))
     try:
-        t = alternate(b, smk=b.snakemake, dvc=lambda: b.time("dvc", "repro", "-f", "-q"))
-        smk, dvc = t["smk"], t["dvc"]
+        t = alternate(
+            b, snakemake=b.snakemake, dvc_repro=lambda: b.time("dvc", "repro", "-f", "-q")
+        )
     finally:
         (b.work / "dvc.yaml").unlink()
         b.clean()
-    out["dvc_repro"] = {
-        "snakemake_s": smk,
-        "dvc_repro_s": dvc,
-        "ratio": round(median(smk) / median(dvc), 2),
-    }
+    out["dvc_repro"] = paired("snakemake", "dvc_repro", t)
 
 
 def make_large_csv(path: Path, rows: int) -> None:
@@ -535,18 +540,13 @@ def case_slurm(b: Bench, out: dict) -> None:
         return b.time("snakemake", "--workflow-profile", str(profile), *b.model_arg)
 
     t = alternate(b, local=b.snakemake, slurm=lambda: through(tuned.parent))
-    local, slurm = t["local"], t["slurm"]
     once = {name: round(through(profiles / name), 2) for name in variants}
     shutil.rmtree(profiles)
     b.clean()
     out["slurm"] = {
-        "local_s": local,
-        "slurm_s": slurm,
-        "local_median_s": median(local),
-        "slurm_median_s": median(slurm),
-        "ratio": round(median(slurm) / median(local), 2),
+        **paired("slurm", "local", t),
         "untuned_s": once["untuned"],
-        "untuned_ratio": round(once["untuned"] / median(local), 2),
+        "untuned_ratio": round(once["untuned"] / median(t["local"]), 2),
         "intervals_only_s": once["intervals_only"],
     }
 
