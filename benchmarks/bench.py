@@ -61,7 +61,7 @@ ALL_CASES = (
     "slurm",
 )
 BUDGET = {  # issue 6, on this 2-core machine
-    "cold_ratio": 1.0,
+    "cold_ratio": 1.1,  # issue 14 (issue 6: 1.0)
     "noop_ratio": 1.15,  # issue 12: against a bare Snakemake's no-op in the same run
     "incremental_fraction": 0.4,
     "dvc_ratio": 0.6,
@@ -667,12 +667,12 @@ def table(out: dict) -> str:
         )
     if c := out.get("slurm"):
         if "skipped" in c:
-            rows.append(("7 SLURM: skipped", c["skipped"], None, None))
+            rows.append(("9 SLURM: skipped", c["skipped"], None, None))
         else:
             figures = f"{c['slurm_median_s']} s / {c['local_median_s']} s"
-            rows.append(("7 SLURM cold / local cold", figures, c["ratio"], None))
+            rows.append(("9 SLURM cold / local cold", figures, c["ratio"], None))
             figures = f"{c['untuned_s']} s (no groups: {c['intervals_only_s']} s)"
-            rows.append(("7 SLURM untuned (once) / local", figures, c["untuned_ratio"], None))
+            rows.append(("9 SLURM untuned (once) / local", figures, c["untuned_ratio"], None))
     lines = [f"{'measure':34} {'figures':26} {'value':>7} {'budget':>7}  met"]
     for name, figures, value, budget in rows:
         met = "-" if budget is None else "yes" if value is not None and value <= budget else "NO"
