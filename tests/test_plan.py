@@ -29,6 +29,18 @@ def test_a_second_start_reads_the_plan_from_the_cache(project):
     assert len(list((project / ".snakemake/tabflow").glob("plan-*"))) == 1
 
 
+def test_switching_between_arguments_reads_each_plan_from_the_cache(project):
+    for request in ({}, {"models": ["lr"]}, {"overrides": "training.test_size=0.3"}):
+        assert not tabflow_plan.load(request).from_cache
+    for request in ({}, {"models": ["lr"]}, {"overrides": "training.test_size=0.3"}):
+        assert tabflow_plan.load(request).from_cache
+    for n in range(tabflow_plan._KEEP + 2):
+        tabflow_plan.load({"overrides": f"training.random_state={n}"})
+    kept = list((project / ".snakemake/tabflow").glob("plan-*"))
+    assert len(kept) == tabflow_plan._KEEP
+    assert not tabflow_plan.load({"models": ["lr"]}).from_cache  # the least recently used
+
+
 def test_any_change_to_what_composition_reads_composes_again(project):
     tabflow_plan.load({})
     rf = project / "configs/model/rf.yaml"

@@ -25,6 +25,9 @@ CONFIG_DIR_ENV = "TABFLOW_CONFIG_DIR"
 CACHE_DIR = Path(".snakemake") / "tabflow"
 # Interpolations whose value depends on more than the files: never cached.
 _UNCACHEABLE = re.compile(r"\$\{\s*(oc\.env|now)\s*:")
+# Plans kept, the most recently used: `snakemake -n`, `--config models=[lr]` and a sweep
+# each have their own, and switching between them should not compose again.
+_KEEP = 8
 
 
 def config_dir() -> Path:
@@ -147,6 +150,7 @@ def load(config: dict[str, Any], cores: int = 1) -> Plan:
     if cacheable and cached.is_file():
         try:
             data = _yaml().load(cached.read_text(), Loader=_yaml().CSafeLoader)
+            _touch(cached)
             return Plan(**{k: data[k] for k in _SAVED}, notify_urls=[], from_cache=True)
         except (OSError, ValueError, KeyError, TypeError, _yaml().YAMLError):
             pass  # a half-written or foreign file: compose
@@ -187,15 +191,24 @@ def _yaml() -> Any:
     return yaml
 
 
+def _touch(path: Path) -> None:
+    """Mark a plan as just used: the _KEEP most recently used stay."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # a read-only project: nothing is pruned there either
+
+
 def _save(path: Path, data: dict[str, Any]) -> None:
     from tabflow.io import write_with
 
     yaml = _yaml()
     text = yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=True)
     try:
-        for old in path.parent.glob("plan-*"):
-            old.unlink(missing_ok=True)
         write_with(path, lambda p: p.write_text(text))
+        by_use = sorted(path.parent.glob("plan-*"), key=lambda p: p.stat().st_mtime)
+        for old in by_use[:-_KEEP]:
+            old.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only project still runs, only slower
 
