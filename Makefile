@@ -4,6 +4,7 @@
 # make soak : twenty cold runs in a row (CI runs it after make test)
 # make test-slurm: the workflow through a real SLURM (tools/slurm/up.sh brings one up, as root)
 # make bench: the pipeline against its alternatives (benchmarks/bench.py; QUICK=1: smoke)
+# make test-bench: every bench case once, tiny, checked (CI runs it after make test)
 SHELL := /bin/bash
 VENV ?= .venv
 JOBS ?= 3
@@ -17,7 +18,7 @@ STAMP := $(BIN)../.tabflow-installed
 CLUSTER_STAMP := $(BIN)../.tabflow-cluster-installed
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test test-unit test-slurm soak bench lint format clean clean-mlflow-history track
+.PHONY: install demo test test-unit test-slurm test-bench soak bench lint format clean clean-mlflow-history track
 
 install: $(STAMP)
 
@@ -52,6 +53,10 @@ test-slurm: install $(CLUSTER_STAMP)
 soak: install
 	TABFLOW_COLD_RUNS=20 $(BIN)python -m pytest -v -ra tests/test_reproducibility_e2e.py \
 		-k "cold_runs or killed or cluster_generic or tracking_server or bit_identical"
+
+# Every case of make bench once, tiny, and what each reports (about 3 minutes).
+test-bench: install
+	$(BIN)python -m pytest -v -ra -m bench
 
 bench: install
 	$(BIN)python -m benchmarks.bench $(if $(QUICK),--quick) $(BENCH_ARGS)
