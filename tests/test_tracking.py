@@ -74,3 +74,48 @@ def test_a_lost_tracking_server_fails_a_call_in_seconds():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=90
     )
     assert res.stdout.strip() == "MlflowException", res.stderr[-2000:]
+
+
+def test_a_dataset_logged_first_by_a_parallel_job_is_linked_on_the_next_try(tmp_path, monkeypatch):
+    """Two evaluate jobs that log the training split into a fresh experiment at once can both
+    insert it: the loser's store answers with a UNIQUE constraint error (seen in CI with a
+    tracking server). The run must still get its input; other errors are not retried."""
+    import mlflow
+    import mlflow.data
+    import pandas as pd
+    import pytest
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    from tabflow.tracking import model_run
+
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)  # restored after the test
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    real, calls = mlflow.log_input, []
+
+    def first_loses_the_race(dataset, context=None):
+        calls.append(context)
+        if len(calls) == 1:  # the other job's insert won: what the store answered in CI
+            raise MlflowException(
+                "BAD_REQUEST: (sqlite3.IntegrityError) UNIQUE constraint failed: "
+                "datasets.experiment_id, datasets.name, datasets.digest"
+            )
+        return real(dataset, context=context)
+
+    frame = pd.DataFrame({"x": [1.0, 2.0], "y": [0.0, 1.0]})
+    dataset = mlflow.data.from_pandas(frame, source="train.parquet", targets="y", name="training")
+    monkeypatch.setattr(mlflow, "log_input", first_loses_the_race)
+    with mlflow.start_run() as run:
+        model_run.log_input(dataset, "training")
+    inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+    assert [i.dataset.name for i in inputs] == ["training"] and calls == ["training"] * 2
+
+    def refused(dataset, context=None):
+        calls.append(context)
+        raise MlflowException("RESOURCE_DOES_NOT_EXIST: run gone")
+
+    monkeypatch.setattr(mlflow, "log_input", refused)
+    calls.clear()
+    with pytest.raises(MlflowException, match="run gone"), mlflow.start_run():
+        model_run.log_input(dataset, "training")
+    assert calls == ["training"]

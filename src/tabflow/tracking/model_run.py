@@ -35,6 +35,30 @@ def flat_params(cfg: Any) -> dict[str, str]:
     return out
 
 
+# What the stores say when two runs insert the same dataset at once (sqlite, PostgreSQL,
+# MySQL).
+_DUPLICATE = ("unique constraint", "duplicate entry")
+
+
+def log_input(dataset: Any, role: str, tries: int = 3) -> None:
+    """mlflow.log_input, again when a parallel job logged the same split first: MLflow looks
+    for the dataset, then inserts it, so two evaluate jobs logging the training split into
+    a fresh experiment can both insert it (on a tracking server, one gets a UNIQUE
+    constraint error). The next try finds the dataset and only links it."""
+    import time
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(1, tries + 1):
+        try:
+            return mlflow.log_input(dataset, context=role)
+        except MlflowException as err:
+            if attempt == tries or not any(d in str(err).lower() for d in _DUPLICATE):
+                raise
+            time.sleep(0.1 * attempt)
+
+
 def pip_requirements() -> list[str]:
     """Pinned requirements of a logged model, given explicitly (no slow inference)."""
     from importlib.metadata import version
@@ -128,7 +152,7 @@ def log_model_run(
                 dataset = mlflow.data.from_pandas(
                     as_doubles(frame), source=str(source), targets=target, name=role
                 )
-            mlflow.log_input(dataset, context=role)
+            log_input(dataset, role)
         for subdir, path in artifacts:
             mlflow.log_artifact(str(path), artifact_path=subdir)
         example = datasets["training"][0].drop(columns=[target]).head(5)
