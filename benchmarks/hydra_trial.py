@@ -71,12 +71,7 @@ def main(cfg: DictConfig) -> None:
     client = MlflowClient()
     run = client.create_run(experiment_id, run_name=f"{model} trial {cfg.trial} (hydra)")
     now = int(time.time() * 1000)
-    scores = [
-        Metric(k, float(cv[m][s]), now, 0)
-        for m in metrics.METRICS
-        for s in metrics.CV_STATS
-        for k in [metrics.cv_key(m, s)]
-    ]
+    scores = [Metric(k, float(v), now, 0) for k, v in metrics.flat_cv(cv).items()]
     client.log_batch(
         run.info.run_id, metrics=scores, params=[Param(k, str(v)) for k, v in params.items()]
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tabflow.io import read_json
-from tabflow.metrics import CV_STATS, METRICS, better_first, cv_key, ordered
+from tabflow.metrics import CV_STATS, METRICS, better_first, cv_key, flat_cv, ordered
 from tabflow.paths import Paths
 
 Row = dict[str, Any]
@@ -30,9 +30,7 @@ def collect(paths: Paths, models: list[str], metric: str) -> list[Row]:
         test = read_json(paths.metrics(model))
         cv = read_json(paths.cv(model))
         row: Row = {"model": model, **{m: float(test[m]) for m in METRICS}}
-        for m in METRICS:
-            for stat in CV_STATS:
-                row[cv_key(m, stat)] = float(cv[m][stat])
+        row.update({k: float(v) for k, v in flat_cv(cv).items()})
         row["cv_folds"] = int(cv["folds"])
         rows.append(row)
     mean, std = cv_key(metric, "mean"), cv_key(metric, "std")

@@ -62,6 +62,16 @@ def cv_keys() -> list[str]:
     return [cv_key(m, s) for m in METRICS for s in CV_STATS]
 
 
+def flat_cv(cv: dict[str, Any]) -> dict[str, float]:
+    """A cross_validate() result as {cv_roc_auc_mean: ..., cv_roc_auc_std: ..., ...}."""
+    return {cv_key(m, s): cv[m][s] for m in METRICS for s in CV_STATS}
+
+
+def nested_cv(flat: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The inverse of flat_cv: {roc_auc: {mean: ..., std: ...}, ...}."""
+    return {m: {s: flat[cv_key(m, s)] for s in CV_STATS} for m in METRICS}
+
+
 def ordered(primary: str) -> list[str]:
     """The metric names, the ranking one first."""
     return [primary, *(m for m in METRICS if m != primary)]

@@ -32,7 +32,7 @@ def run(job: Job) -> dict[str, float]:
     import pandas as pd
 
     from tabflow.importance import permutation_importance
-    from tabflow.metrics import CV_STATS, METRICS, cv_key
+    from tabflow.metrics import flat_cv
     from tabflow.plots import PLOTS, Evidence
     from tabflow.tracking import model_run, store
 
@@ -69,8 +69,7 @@ def run(job: Job) -> dict[str, float]:
     backend = store.tracking_uri(cfg)  # before connect() may switch to the main's server
     experiment_id, parent_run_id = store.connect(cfg, paths)
     fit = read_json(paths.train_info(name))
-    cv = read_json(paths.cv(name))
-    cv_metrics = {cv_key(m, s): cv[m][s] for m in METRICS for s in CV_STATS}
+    cv_metrics = flat_cv(read_json(paths.cv(name)))
     train = pd.read_parquet(paths.train_data)
     test = pd.concat([X, y], axis=1)
     run = model_run.log_model_run(

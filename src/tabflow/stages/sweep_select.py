@@ -90,7 +90,7 @@ def select(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
 def run(job: Job) -> dict[str, Any]:
     import pandas as pd
 
-    from tabflow.metrics import METRICS, cv_key
+    from tabflow.metrics import cv_key, nested_cv
     from tabflow.tracking import store, sweep_run
 
     spec, model, cfg = job.params["sweep"], str(job.model), job.cfg
@@ -118,7 +118,7 @@ def run(job: Job) -> dict[str, Any]:
         "trial": best["trial"],
         "params": best["params"],
         "n_trials": len(rows),
-        "cv": {m: {s: best[cv_key(m, s)] for s in ("mean", "std")} for m in METRICS},
+        "cv": nested_cv(best),
     }
     backend = store.tracking_uri(cfg)
     experiment_id, parent_run_id = store.connect(cfg, paths)

@@ -82,13 +82,12 @@ class Trials:
 
 def row(trial: int, params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     """One trial: its number, parameters (with their types: JSON, not CSV), CV scores."""
-    from tabflow.metrics import CV_STATS, METRICS, cv_key
+    from tabflow.metrics import flat_cv
 
-    scores = {cv_key(m, s): result["cv"][m][s] for m in METRICS for s in CV_STATS}
     return {
         "trial": trial,
         "params": params,
-        **scores,
+        **flat_cv(result["cv"]),
         "fit_seconds": round(float(result["fit_seconds"]), 3),
         "cached": bool(result["cached"]),
     }
