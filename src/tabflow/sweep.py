@@ -77,19 +77,6 @@ class Sweep:
     trials: int
     space: dict[str, list[Dimension]] = field(default_factory=dict)  # model -> dimensions
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "strategy": self.strategy,
-            "trials": self.trials,
-            "space": {m: [d.to_dict() for d in dims] for m, dims in self.space.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Sweep:
-        space = {m: [Dimension.from_dict(d) for d in dims] for m, dims in data["space"].items()}
-        return cls(data["name"], data["strategy"], int(data["trials"]), space)
-
     def tuned(self, model: str) -> str:
         """The name under which a model's selected configuration is trained: rf-small."""
         return f"{model}-{self.name}"
