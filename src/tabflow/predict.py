@@ -69,7 +69,7 @@ def predict(cfg: Any, spec: str, source: str | Path, out: str | Path) -> dict[st
 
     uri = registry.model_uri(spec, str(cfg.registry.model_name))
     folder = registry.model_dir(uri)
-    pipeline, profile = registry.load(uri)
+    pipeline, profile = registry.load(uri, folder)
     features = signature_columns(folder)
     numeric = list((profile or {}).get("numeric", {}))
     df = read_table(source, cfg.data, role="the rows to predict")

@@ -60,13 +60,14 @@ def model_dir(uri: str) -> Path:
         raise ConfigError(f"cannot load {uri}: {first}") from None
 
 
-def load(uri: str) -> tuple[Any, dict[str, Any] | None]:
-    """(pipeline, training profile or None) of a logged model."""
+def load(uri: str, folder: Path | None = None) -> tuple[Any, dict[str, Any] | None]:
+    """(pipeline, training profile or None) of a logged model; `folder`: its files, if
+    model_dir(uri) fetched them already."""
     import json
 
     from tabflow.models import load_model
 
-    folder = model_dir(uri)
+    folder = folder or model_dir(uri)
     skops = sorted(folder.rglob("*.skops"))
     if not skops:
         raise ConfigError(f"{uri} holds no skops model file (logged by an older tabflow?)")
