@@ -87,6 +87,19 @@ def test_missing_file_says_dvc_pull(tmp_path):
         load_raw(_data_cfg(raw_path=str(tmp_path / "nope.csv")))
 
 
+def test_missing_rows_to_predict_name_their_role_and_not_dvc_pull(tmp_path):
+    """The demo's fix (dvc pull, data.raw_path) is no fix for a CSV of new rows."""
+    from tabflow.data import read_table
+
+    with pytest.raises(DataError) as err:
+        read_table(tmp_path / "new.csv", _data_cfg(), role="the rows to predict")
+    assert (
+        str(err.value) == f"{tmp_path / 'new.csv'} not found (the rows to predict): check the path"
+    )
+    with pytest.raises(DataError, match=r"is not a file \(the rows to predict\): give a CSV"):
+        read_table(tmp_path, _data_cfg(), role="the rows to predict")
+
+
 def test_missing_target_column_lists_the_columns(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("a,b\n1,2\n")

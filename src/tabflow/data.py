@@ -46,8 +46,8 @@ def read_table(path: str | Path, data_cfg: Any, role: str = "data.raw_path") -> 
     codes, inf as missing. `role` names the file in messages (data.raw_path, or an input
     to predict)."""
     path = Path(path)
-    if problem := data_file_problem(path):
-        raise DataError(problem.replace("(data.raw_path)", f"({role})"))
+    if problem := data_file_problem(path, role):
+        raise DataError(problem)
     _, na_values, _ = column_settings(data_cfg)
     markers = [str(v) for v in data_cfg.na_markers]
     sep = separator(str(data_cfg.sep))

@@ -13,8 +13,9 @@ class DataError(ValueError):
     """Input data that cannot be used; the message names the file, the column and the fix."""
 
 
-def data_file_problem(path: str | Path) -> str | None:
-    """Why data.raw_path cannot be read at all, with the fix; None if it is a file.
+def data_file_problem(path: str | Path, role: str = "data.raw_path") -> str | None:
+    """Why a CSV cannot be read at all, with the fix; None if it is a file. `role` names
+    it: data.raw_path, or another input (the rows to predict), whose fix is its path.
 
     Checked by the Snakefile before any job (Snakemake's own error names no fix) and by
     the loader when a stage runs by hand.
@@ -22,12 +23,16 @@ def data_file_problem(path: str | Path) -> str | None:
     raw = Path(path)
     if raw.is_file():
         return None
+    training = role == "data.raw_path"
     if raw.exists():
-        return f"{raw} is not a file (data.raw_path): point data.raw_path at a CSV file"
-    return (
-        f"{raw} not found (data.raw_path): run `dvc pull` to fetch the demo data, "
-        f"or point data.raw_path at your CSV"
+        fix = "point data.raw_path at a CSV file" if training else "give a CSV file"
+        return f"{raw} is not a file ({role}): {fix}"
+    fix = (
+        "run `dvc pull` to fetch the demo data, or point data.raw_path at your CSV"
+        if training
+        else "check the path"
     )
+    return f"{raw} not found ({role}): {fix}"
 
 
 def results_dir_problem(path: str | Path) -> str | None:
