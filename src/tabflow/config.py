@@ -269,18 +269,24 @@ def compose_configs(overrides: Sequence[str], models: Sequence[str]) -> dict[str
 def check_yaml(cfg_dir: Path) -> None:
     """Every YAML file under configs/ parses; else one line naming the file and the line
     (Hydra's own message names neither)."""
+    for path in sorted(cfg_dir.rglob("*.yaml")):
+        read_yaml(path, cfg_dir)
+
+
+def read_yaml(path: Path, cfg_dir: Path) -> Any:
+    """A YAML file of configs/, parsed; a syntax error is one ConfigError line naming the
+    file, the line and the column."""
     import yaml
 
-    for path in sorted(cfg_dir.rglob("*.yaml")):
-        try:
-            yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            hint = "; indent with spaces, YAML allows no tabs" if "\\t" in problem else ""
-            rel = path.relative_to(cfg_dir.parent) if cfg_dir.name == "configs" else path
-            raise ConfigError(f"{rel}{where}: YAML syntax error: {problem}{hint}") from None
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        hint = "; indent with spaces, YAML allows no tabs" if "\\t" in problem else ""
+        rel = path.relative_to(cfg_dir.parent) if cfg_dir.name == "configs" else path
+        raise ConfigError(f"{rel}{where}: YAML syntax error: {problem}{hint}") from None
 
 
 _COLUMN_SETTINGS = ("data.categorical_cols", "data.na_values")

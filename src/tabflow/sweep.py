@@ -85,7 +85,7 @@ class Sweep:
 def load(name: str, cfg_dir: Path, model_targets: dict[str, str], known: list[str]) -> Sweep:
     """Read and check configs/sweep/<name>.yaml. model_targets: the chosen models and their
     `_target_` (a model of configs/model/ that was not chosen is left out of the sweep)."""
-    import yaml
+    from tabflow.config import read_yaml
 
     path = cfg_dir / "sweep" / f"{name}.yaml"
     where = f"configs/sweep/{name}.yaml"
@@ -95,10 +95,7 @@ def load(name: str, cfg_dir: Path, model_targets: dict[str, str], known: list[st
             f"--config sweep={name}: {where} not found (configs/sweep/ has: {have}); "
             f"add it or pick one of those"
         )
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{where}: YAML syntax error: {str(err).splitlines()[0]}") from None
+    raw = read_yaml(path, cfg_dir) or {}
     unknown = sorted(set(raw) - {"strategy", "trials", "space", "max_grid"})
     if unknown:
         raise ConfigError(
