@@ -59,6 +59,15 @@ wildcard_constraints:
     shard=r"\d+",
 
 
+# The keys a cross-validated fit reads (train, and every trial of a sweep shard).
+FIT_KEYS = (
+    "data.target_col",
+    "training.random_state",
+    "model",
+    "evaluation.cv_folds",
+    "evaluation.primary_metric",
+    "paths",
+)
 # The keys an evaluate job reads: the whole config but notify (its MLflow run records it).
 EVALUATE_KEYS = ("data", "training", "model", "evaluation", "mlflow", "paths")
 

@@ -19,14 +19,7 @@ rule sweep_shard:
         runtime=60,
     params:
         *code_of("sweep_shard"),
-        config=config_of(
-            "data.target_col",
-            "training.random_state",
-            "model",
-            "evaluation.cv_folds",
-            "evaluation.primary_metric",
-            "paths",
-        ),
+        config=config_of(*FIT_KEYS),
         sweep=lambda wildcards: PLAN.shard_spec(wildcards.model),
         shard=lambda wildcards: int(wildcards.shard),
         trials=lambda wildcards: PLAN.shard_trials(

@@ -17,13 +17,6 @@ rule train:
         runtime=30,
     params:
         *code_of("train"),
-        config=config_of(
-            "data.target_col",
-            "training.random_state",
-            "model",
-            "evaluation.cv_folds",
-            "evaluation.primary_metric",
-            "paths",
-        ),
+        config=config_of(*FIT_KEYS),
     script:
         "../scripts/stage.py"
