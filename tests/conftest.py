@@ -89,3 +89,11 @@ def clones(tmp_path_factory):
     from .e2e import cold_clones
 
     return cold_clones(tmp_path_factory.mktemp("clones"))
+
+
+@pytest.fixture
+def forked(clones, tmp_path):
+    """A copy of clone b's state after its cold run, for a test that changes it."""
+    from .e2e import fork
+
+    return fork(clones.b, tmp_path / "p")

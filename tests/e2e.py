@@ -102,6 +102,15 @@ def fork(project: Project, dest: Path) -> Project:
     return Project(dest, tool_env(dest.parent))
 
 
+def stored_files(project: Project) -> list[Path]:
+    """Every file a run leaves: the MLflow DB and artifacts, the results, Snakemake's
+    records and the report (where a secret must never be)."""
+    places = [project.path / "mlflow.db", project.path / "report.html"]
+    for folder in ("mlruns", "results", ".snakemake"):
+        places += [p for p in (project.path / folder).rglob("*") if p.is_file()]
+    return places
+
+
 def edit_file(path: Path, old: str, new: str) -> str:
     """Replace `old` (which must be there) by `new` in a file; return the original text."""
     text = path.read_text()
@@ -220,6 +229,12 @@ MODELS = ["gb", "lr", "rf"]
 # What reruns after any model's results change: the leaderboard, then the registration
 # of its best model and the report's front page.
 FINAL = {("leaderboard", None), ("register", None), ("front_page", None)}
+# Every job of a cold run of the demo models.
+EVERYTHING = (
+    {("preprocess", None)} | FINAL | {(rule, m) for rule in ("train", "evaluate") for m in MODELS}
+)
+# The demo CSV's md5 (data.dvc and the DVC remote name it).
+DEMO_MD5 = "4ee20893ad7e2ff8ff5ed8dd0e7f37bc"
 # Six cold runs in `make test` (the 10-minute budget), twenty in `make soak` (CI runs both).
 N_COLD_RUNS = int(os.environ.get("TABFLOW_COLD_RUNS", "6"))
 # Cold runs alternate between clones a (even) and b (odd). Most are a plain
@@ -233,6 +248,16 @@ VARIANTS = {
     4: "cluster-generic",  # jobs go through a scheduler's submit command
 }
 SUBMIT = "tests/scheduler/submit.sh"
+# Jobs through a scheduler's submit command. Snakemake asks the "scheduler" every 10 s by
+# default; every second here.
+CLUSTER_GENERIC = (
+    "--executor",
+    "cluster-generic",
+    "--cluster-generic-submit-cmd",
+    SUBMIT,
+    "--seconds-between-status-checks",
+    "1",
+)
 
 
 def mlflow_rows(project: Project, db: Path | None = None) -> list[tuple[str, str]]:
@@ -379,10 +404,7 @@ def _cold_run(i: int, proj: Project, demo: tuple[str, ...], server_url: str) -> 
     elif variant == "evaluate killed":
         killed = kill_mid_job(proj, "evaluate", "rf")
     elif variant == "cluster-generic":
-        args = ("--executor", "cluster-generic", "--cluster-generic-submit-cmd", SUBMIT)
-        # Snakemake asks the "scheduler" every 10 s by default; every second here.
-        args += ("--seconds-between-status-checks", "1")
-        return proj.snakemake("-j", "3", *args, check=False), None
+        return proj.snakemake("-j", "3", *CLUSTER_GENERIC, check=False), None
     elif variant == "tracking server":
         env = {"MLFLOW_TRACKING_URI": server_url}
         return proj.snakemake("-j", "3", check=False, env=env), None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from .e2e import Project
+from .e2e import DEMO_MD5, MODELS, Project
 
 pytestmark = pytest.mark.e2e
 
@@ -338,7 +338,6 @@ CASES = [
     ),
 ]
 
-DEMO_MD5 = "4ee20893ad7e2ff8ff5ed8dd0e7f37bc"
 PROFILE = "Using workflow specific profile profiles/default"  # Snakemake's first line
 # What a failed run may leave under results/: the failed job's log and the tracking lock.
 ALLOWED_LEFTOVERS = {"results/.mlflow.lock", "results/logs/preprocess/preprocess.log"}
@@ -349,7 +348,7 @@ def _restore(project: Project) -> None:
     if away.exists():
         away.rename(away.with_name("heart.csv"))
     for extra in project.path.glob("configs/model/*.yaml"):
-        if extra.stem not in ("gb", "lr", "rf"):
+        if extra.stem not in MODELS:
             extra.unlink()
     project.path.joinpath("configs/sweep/bad.yaml").unlink(missing_ok=True)
     if (project.path / "results").is_dir():

@@ -272,8 +272,9 @@ def test_measurements_unique_per_row_are_not_ids(tmp_path):
 
 def test_stray_strings_in_a_number_column_are_named_with_their_lines(tmp_path):
     lines = _rows(30).splitlines()
-    lines[3] = lines[3].replace(",", ",n/a?,", 1).split(",", 2)
-    lines[3] = f"{lines[3][0]},n/a?,{lines[3][2].split(',', 1)[1]}"
+    cells = lines[3].split(",")
+    cells[1] = "n/a?"  # column x
+    lines[3] = ",".join(cells)
     lines[8] = "abc," + lines[8].split(",", 1)[1]
     cfg = _own_csv(tmp_path, "n,x,c,y\n" + "\n".join(lines) + "\n")
     with pytest.raises(DataError) as err:

@@ -55,7 +55,7 @@ def test_any_change_to_what_composition_reads_composes_again(project):
     assert tabflow_plan.load({"models": ["lr"]}).from_cache
 
 
-def test_secrets_and_environment_lookups_are_never_cached(project, monkeypatch):
+def test_secrets_and_environment_lookups_are_never_cached(project):
     urls = {"overrides": "notify.urls=[json://host/SECRET-7]"}
     assert tabflow_plan.load(urls).notify_urls == ["json://host/SECRET-7"]
     assert not tabflow_plan.load(urls).from_cache

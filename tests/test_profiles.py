@@ -51,8 +51,6 @@ def test_every_rule_declares_threads_and_resources():
                 name = block.split(":", 1)[0].removeprefix("rule ")
                 assert "threads:" in block and "mem_mb=" in block and "runtime=" in block, name
                 checked.append(name)
-    from tabflow.stages import STAGES
-
     assert sorted(checked) == sorted(STAGES)
 
 

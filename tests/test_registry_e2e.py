@@ -15,16 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .e2e import Project, edit_file, fork, free_port
+from .e2e import DEMO_MD5, Project, edit_file, free_port, stop
 
 pytestmark = pytest.mark.e2e
 
 NAME = "heart_disease_classifier"
-
-
-@pytest.fixture
-def forked(clones, tmp_path) -> Project:
-    return fork(clones.b, tmp_path / "p")
 
 
 def _versions(project: Project) -> dict[int, dict[str, str]]:
@@ -64,7 +59,7 @@ def test_the_champion_moves_only_when_beaten_on_the_same_rows(forked):
     v1 = _versions(project)[1]
     assert v1["aliases"] == "champion" and v1["git_commit"] == commit
     assert v1["model"] == first["new"]["model"] and v1["run_id"] == first["new"]["run_id"]
-    assert v1["data_md5"] == "4ee20893ad7e2ff8ff5ed8dd0e7f37bc"
+    assert v1["data_md5"] == DEMO_MD5
 
     # A worse best model: registered, but challenger; the champion stays.
     edit_file(project.path / "configs/model/lr.yaml", "C: 1.0", "C: 0.01")
@@ -219,11 +214,7 @@ def test_the_served_champion_answers_like_batch_prediction_with_pickle_off(forke
         with urllib.request.urlopen(request, timeout=30) as resp:
             served = [p["probability"] for p in json.load(resp)["predictions"]]
     finally:
-        import os
-        import signal
-
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=30)
+        stop(server)
     batch = pd.read_csv(tmp_path / "batch.csv")["probability"].tolist()
     assert served == pytest.approx(batch, abs=1e-12)
 

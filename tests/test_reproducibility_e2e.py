@@ -21,7 +21,17 @@ from pathlib import Path
 import pytest
 
 from .conftest import BIN
-from .e2e import FINAL, MODELS, N_COLD_RUNS, Project, edit_file, fork, free_port, parse_jobs
+from .e2e import (
+    EVERYTHING,
+    FINAL,
+    MODELS,
+    N_COLD_RUNS,
+    Project,
+    edit_file,
+    fork,
+    free_port,
+    parse_jobs,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -166,10 +176,7 @@ def test_results_round_trip_through_dvc(tracked, tmp_path):
     raw = data.read_bytes()
     data.write_bytes(raw.replace(b"\n52,1,0,125,212", b"\n53,1,0,125,212", 1))
     assert data.read_bytes() != raw
-    everything = (
-        {("preprocess", None)} | FINAL | {(r, m) for r in ("train", "evaluate") for m in MODELS}
-    )
-    assert c.planned_jobs() == everything
+    assert c.planned_jobs() == EVERYTHING
     data.write_bytes(raw)
     assert c.planned_jobs() == set()
 

@@ -10,7 +10,7 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from .e2e import Project, fork, job_blocks, parse_jobs
+from .e2e import CLUSTER_GENERIC, Project, job_blocks, parse_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -27,8 +27,8 @@ SWEEP = ("--config", "sweep=tiny", "sweep_shards=2")
 
 
 @pytest.fixture
-def swept(clones, tmp_path) -> Project:
-    project = fork(clones.b, tmp_path / "p")
+def swept(forked) -> Project:
+    project = forked
     (project.path / "configs/sweep/tiny.yaml").write_text(TINY)
     return project
 
@@ -127,22 +127,14 @@ space:
 """
 
 
-def test_tpe_shards_share_one_study_through_a_cluster_executor(clones, tmp_path):
+def test_tpe_shards_share_one_study_through_a_cluster_executor(forked):
     """Optuna's TPE with two shards submitted through cluster-generic; raising `trials` from
     4 to 6 runs only the 2 new ones."""
-    project = fork(clones.b, tmp_path / "p")
+    project = forked
     tpe = project.path / "configs/sweep/tpe6.yaml"
     tpe.write_text(TPE)
-    cluster = (
-        "--executor",
-        "cluster-generic",
-        "--cluster-generic-submit-cmd",
-        "tests/scheduler/submit.sh",
-        "--seconds-between-status-checks",
-        "1",
-    )
     args = ("--config", "sweep=tpe6", "sweep_shards=2", "models=[lr]")
-    res = project.snakemake("-j", "3", *cluster, *args)
+    res = project.snakemake("-j", "3", *CLUSTER_GENERIC, *args)
     submitted = re.findall(
         r"Submitted job \d+ with external jobid 'local-\d+'", res.stdout + res.stderr
     )

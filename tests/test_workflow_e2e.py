@@ -24,23 +24,24 @@ from tabflow.models import load_model
 
 from .conftest import BIN
 from .e2e import (
+    DEMO_MD5,
+    EVERYTHING,
     FINAL,
     MODELS,
     Project,
     Receiver,
     edit_file,
-    fork,
     free_port,
     parse_jobs,
     start_tracking_server,
     stop,
+    stored_files,
     wait_until_up,
 )
 from .e2e import mlflow_rows as mlflow_rows_of
 
 pytestmark = pytest.mark.e2e
 
-DEMO_MD5 = "4ee20893ad7e2ff8ff5ed8dd0e7f37bc"
 EXPERIMENT = "heart_disease_classification"
 
 
@@ -235,8 +236,6 @@ def test_logged_model_predicts_exactly_like_the_file_with_pickle_off(project, mo
     import mlflow
     import mlflow.pyfunc
 
-    from tabflow.models import load_model
-
     monkeypatch.chdir(project.path)
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     mlflow.set_tracking_uri(project.tracking_uri())
@@ -323,15 +322,6 @@ def test_noop_rerun_has_nothing_to_do(project):
     assert parse_jobs(res.stdout + res.stderr) == set()
 
 
-@pytest.fixture
-def forked(clones, tmp_path) -> Project:
-    """A copy of clone b's state after its cold run, for a test that changes it."""
-    return fork(clones.b, tmp_path / "p")
-
-
-EVERYTHING = (
-    {("preprocess", None)} | FINAL | {(rule, m) for rule in ("train", "evaluate") for m in MODELS}
-)
 EVALUATE_ON = {("evaluate", m) for m in MODELS} | FINAL
 
 
@@ -448,9 +438,7 @@ def test_the_workflow_store_server_answers_only_its_own_jobs(forked):
     assert "logging through the workflow's store server" in log
     # The secret is in no file: results, records, MLflow, logs, the report.
     forked.snakemake("--report", "report.html")
-    places = [forked.path / "mlflow.db", forked.path / "report.html"]
-    for folder in ("mlruns", "results", ".snakemake"):
-        places += [p for p in (forked.path / folder).rglob("*") if p.is_file()]
+    places = stored_files(forked)
     assert [p for p in places if token.encode() in p.read_bytes()] == []
 
 
@@ -561,9 +549,7 @@ def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(forked, rece
 
     # Not in MLflow (DB, artifacts), job logs, results, Snakemake's records or the report.
     project.snakemake("--report", "report.html")
-    places = [project.path / "mlflow.db", project.path / "report.html"]
-    for folder in ("mlruns", "results", ".snakemake"):
-        places += [p for p in (project.path / folder).rglob("*") if p.is_file()]
+    places = stored_files(project)
     assert len(places) > 50
     for path in places:
         data = path.read_bytes()
