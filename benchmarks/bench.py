@@ -138,10 +138,14 @@ class Bench:
         self.current = not overrides
         return seconds
 
-    def one_process(self, overrides: str = "") -> float:
+    def one_process(
+        self, overrides: str = "", *extra: str, models: list[str] | None = None
+    ) -> float:
+        """benchmarks/one_process.py on `models` (default: the bench's), with `extra`
+        options (--seeds, --sweep) and Hydra overrides."""
         self.current = False
         args = [sys.executable, str(ROOT / "benchmarks/one_process.py")]
-        args += ["--models", ",".join(self.models), *overrides.split()]
+        args += ["--models", ",".join(models or self.models), *extra, *overrides.split()]
         return self.time(*args)
 
 
@@ -346,9 +350,7 @@ def case_large(b: Bench, out: dict, rows: int, large_models: list[str]) -> None:
         b.model_arg = models
     stages = stage_usage(b.work / "results")
     b.clean()
-    args = [sys.executable, str(ROOT / "benchmarks/one_process.py")]
-    args += ["--models", ",".join(large_models), *overrides.split()]
-    script = b.time(*args)
+    script = b.one_process(overrides, models=large_models)
     m = DONE.search(b.last_output)
     script_peak = int(m[3]) if m else 0
     smk_peak = max(s["peak_mb"] for s in stages.values())
@@ -372,7 +374,8 @@ def case_large(b: Bench, out: dict, rows: int, large_models: list[str]) -> None:
 def case_many(b: Bench, out: dict, n_seeds: int) -> None:
     import sqlite3
 
-    config = [*b.model_arg, f"seeds=[{','.join(map(str, range(n_seeds)))}]"]
+    seeds = ",".join(map(str, range(n_seeds)))
+    config = [*b.model_arg, f"seeds=[{seeds}]"]
     b.clean()
     dag = [b.time("snakemake", "-j", "3", "-n", *config) for _ in range(b.reps)]
     total = b.time("snakemake", "-j", "3", *config)
@@ -387,9 +390,7 @@ def case_many(b: Bench, out: dict, n_seeds: int) -> None:
             "AND t.key = 'model' AND t.value LIKE '%-seed%' WHERE r.status = 'FINISHED'"
         ).fetchone()[0]
     b.clean()
-    seeds = ",".join(map(str, range(n_seeds)))
-    args = [sys.executable, str(ROOT / "benchmarks/one_process.py")]
-    loop = b.time(*args, "--models", ",".join(b.models), "--seeds", seeds)
+    loop = b.one_process("", "--seeds", seeds)
     out["many"] = {
         "pairs": len(b.models) * n_seeds,
         "dag_s": dag,
@@ -414,8 +415,6 @@ def _fitted(results: Path) -> tuple[int, int]:
 
 def case_sweep(b: Bench, out: dict, name: str) -> None:
     """The sweep's trials and tuned models (no default models) three ways, alternating."""
-    import json as _json
-
     import yaml
 
     space = yaml.safe_load((b.work / "configs" / "sweep" / f"{name}.yaml").read_text())
@@ -423,8 +422,6 @@ def case_sweep(b: Bench, out: dict, name: str) -> None:
     targets = [f"results/metrics/{m}-{name}.json" for m in swept]
     targets += [f"results/sweeps/{name}/{m}/trials.csv" for m in swept]
     config = ["--config", f"sweep={name}", f"models=[{','.join(b.models)}]"]
-    loop_args = [sys.executable, str(ROOT / "benchmarks/one_process.py"), "--sweep", name]
-    loop_args += ["--models", ",".join(b.models)]
     counts = {m: 0 for m in swept}
     fitted = 0
 
@@ -434,10 +431,10 @@ def case_sweep(b: Bench, out: dict, name: str) -> None:
         fitted, _ = _fitted(b.work / "results")
         for model in swept:
             shards = (b.work / "results" / "sweeps" / name / model).glob("shard-*.json")
-            counts[model] = sum(len(_json.loads(p.read_text())["trials"]) for p in shards)
+            counts[model] = sum(len(json.loads(p.read_text())["trials"]) for p in shards)
         return seconds
 
-    t = alternate(b, ours=sweep, loop=lambda: b.time(*loop_args))
+    t = alternate(b, ours=sweep, loop=lambda: b.one_process("", "--sweep", name))
     ours, loop = t["ours"], t["loop"]
     trials = sum(counts.values())
     b.clean()
@@ -539,11 +536,13 @@ def case_slurm(b: Bench, out: dict) -> None:
         (profiles / name / "config.yaml").write_text(text)
 
     def through(profile: Path) -> float:
-        b.clean()
         return b.time("snakemake", "--workflow-profile", str(profile), *b.model_arg)
 
-    t = alternate(b, local=b.snakemake, slurm=lambda: through(tuned.parent))
-    once = {name: round(through(profiles / name), 2) for name in variants}
+    t = alternate(b, local=b.snakemake, slurm=lambda: through(tuned.parent))  # cleans first
+    once = {}
+    for name in variants:
+        b.clean()
+        once[name] = round(through(profiles / name), 2)
     shutil.rmtree(profiles)
     b.clean()
     out["slurm"] = {
