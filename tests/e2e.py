@@ -120,7 +120,6 @@ def edit_file(path: Path, old: str, new: str) -> str:
 
 
 _RULE = re.compile(r"^\s*(?:local)?rule (\w+):\s*$")
-_WILDCARDS = re.compile(r"^\s*wildcards: (.*)$")
 _FIELD = re.compile(r"^\s+(input|output|wildcards): (.*)$")
 
 
@@ -136,14 +135,13 @@ def job_blocks(output: str) -> list[dict[str, str]]:
 
 
 def parse_jobs(output: str) -> set[tuple[str, str | None]]:
-    jobs: list[list] = []
-    for line in output.splitlines():
-        if m := _RULE.match(line):
-            jobs.append([m.group(1), None])
-        elif (m := _WILDCARDS.match(line)) and jobs:
-            wc = dict(part.split("=", 1) for part in m.group(1).split(", "))
-            jobs[-1][1] = wc.get("model") or wc.get("base")
-    return {(rule, model) for rule, model in jobs if rule != "all"}
+    """{(rule, model or None)} of the jobs a (dry) run prints, rule all left out."""
+    jobs = set()
+    for job in job_blocks(output):
+        wildcards = job.get("wildcards")
+        wc = dict(part.split("=", 1) for part in wildcards.split(", ")) if wildcards else {}
+        jobs.add((job["rule"], wc.get("model") or wc.get("base")))
+    return jobs - {("all", None)}
 
 
 class Receiver:
