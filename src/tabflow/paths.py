@@ -98,29 +98,29 @@ class Paths:
         return self._r("leaderboard.html")
 
     # sweeps
-    def sweep_dir(self, sweep: str, model: str) -> str:
-        return self._r("sweeps", sweep, model)
+    def _sweep(self, sweep: str, model: str, file: str) -> str:
+        return self._r("sweeps", sweep, model, file)
 
     def sweep_shard(self, sweep: str, model: str, shard: int | str) -> str:
         """The trials one shard job ran (or read from the trial cache)."""
-        return str(Path(self.sweep_dir(sweep, model), f"shard-{shard}.json"))
+        return self._sweep(sweep, model, f"shard-{shard}.json")
 
     def sweep_trials(self, sweep: str, model: str) -> str:
-        return str(Path(self.sweep_dir(sweep, model), "trials.csv"))
+        return self._sweep(sweep, model, "trials.csv")
 
     def sweep_best(self, sweep: str, model: str) -> str:
         """The selected trial's parameters (input of the tuned model's train/evaluate)."""
-        return str(Path(self.sweep_dir(sweep, model), "best.json"))
+        return self._sweep(sweep, model, "best.json")
 
     def sweep_plot(self, sweep: str, model: str) -> str:
-        return str(Path(self.sweep_dir(sweep, model), "cv_by_param.png"))
+        return self._sweep(sweep, model, "cv_by_param.png")
 
     def sweep_run(self, sweep: str, model: str) -> str:
-        return str(Path(self.sweep_dir(sweep, model), "mlflow.json"))
+        return self._sweep(sweep, model, "mlflow.json")
 
     def optuna_journal(self, sweep: str, model: str) -> str:
         """The Optuna study every tpe shard of a model shares (one machine)."""
-        return str(Path(self.sweep_dir(sweep, model), "optuna.journal"))
+        return self._sweep(sweep, model, "optuna.journal")
 
     def trial_cache(self, model: str, key: str) -> str:
         """One trial's CV scores, under a digest of all they depend on: a trial is fitted
