@@ -128,6 +128,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     import mlflow
 
+    from tabflow.config import resolved
     from tabflow.predict import predict
     from tabflow.stages import Declared
     from tabflow.tracking.store import tracking_uri
@@ -136,8 +137,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError("usage: tabflow predict [MODEL] IN.csv OUT.csv")
     spec, source, out = ["champion", *args.args] if len(args.args) == 2 else args.args
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    from tabflow.config import resolved
-
     cfg = Declared(resolved(_config(args)), rule=None)
     mlflow.set_tracking_uri(tracking_uri(cfg))
     done = predict(cfg, spec, source, out)
