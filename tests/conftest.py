@@ -29,6 +29,31 @@ def demo_object() -> Path:
 DEMO_CSV = demo_object()
 
 
+def reading_for(X, categorical=(), **data):
+    """The reading of rows like X's (what preprocess writes into the data summary), with
+    neutral data settings unless `data` gives some (na_values, na_markers, ...)."""
+    from types import SimpleNamespace
+
+    from tabflow.data import reading
+
+    settings = {
+        "target_col": "target",
+        "raw_path": "rows.csv",
+        "columns_for": None,
+        "categorical_cols": list(categorical),
+        "na_values": {},
+        "na_markers": [],
+        "positive_label": 1,
+        "positive_when": "",
+        "positive_name": "yes",
+        "negative_name": "no",
+        "id_col": None,
+        "sep": ",",
+        **data,
+    }
+    return reading(SimpleNamespace(**settings), X, list(categorical))
+
+
 @pytest.fixture
 def in_root(monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run with the repo root as working directory (where configs/ lives)."""

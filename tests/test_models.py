@@ -9,6 +9,8 @@ import pytest
 from tabflow.config import compose_config
 from tabflow.models import ALLOWED_ESTIMATORS, build_pipeline, estimator_class
 
+from .conftest import reading_for
+
 
 def test_disallowed_target_is_never_imported():
     with pytest.raises(ValueError, match="not an allowed estimator"):
@@ -31,7 +33,7 @@ def test_configured_models_fit_raw_rows_with_missing_values(in_root, model):
     X = pd.DataFrame({"num": rng.normal(size=80), "cat": rng.choice(["a", "b", None], size=80)})
     X.loc[::7, "num"] = np.nan
     y = (X["num"].fillna(0) > 0).astype(int)
-    pipe = build_pipeline(cfg.model, ["num"], ["cat"])
+    pipe = build_pipeline(cfg.model, reading_for(X, ["cat"]))
     pipe.fit(X, y)
     proba = pipe.predict_proba(X.head(3))
     assert proba.shape == (3, 2)
@@ -41,8 +43,9 @@ def test_configured_models_fit_raw_rows_with_missing_values(in_root, model):
 
 
 def test_scaling_follows_the_config(in_root):
-    lr = build_pipeline(compose_config([], model="lr").model, ["num"], [])
-    rf = build_pipeline(compose_config([], model="rf").model, ["num"], [])
+    rows = reading_for(pd.DataFrame({"num": [1.0, 2.0]}))
+    lr = build_pipeline(compose_config([], model="lr").model, rows)
+    rf = build_pipeline(compose_config([], model="rf").model, rows)
     lr_num = lr.named_steps["features"].transformers[0][1]
     rf_num = rf.named_steps["features"].transformers[0][1]
     assert "standardscaler" in lr_num.named_steps
@@ -106,7 +109,8 @@ def test_every_allowed_estimator_round_trips_through_skops(tmp_path, target):
     X.loc[3, "a"], X.loc[5, "c"] = np.nan, np.nan
     y = pd.Series(rng.randint(0, 2, 60))
     params = {"probability": True} if target.endswith("SVC") else {}
-    model = build_pipeline({"_target_": target, "scale": True, "params": params}, ["a", "b"], ["c"])
+    spec = {"_target_": target, "scale": True, "params": params}
+    model = build_pipeline(spec, reading_for(X, ["c"]))
     model.fit(X, y)
     path = tmp_path / "m.skops"
     save_model(model, path)

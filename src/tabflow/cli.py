@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         dest="overrides",
         action="append",
         default=[],
-        help="a Hydra override (repeatable), e.g. --set data.sep=semicolon",
+        help="a Hydra override (repeatable), e.g. --set predict.id_col=patient_id",
     )
     rep = sub.add_parser("reproduce")
     rep.add_argument("run_id")
@@ -122,6 +122,23 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if report.metrics_match else 1
 
 
+# How a row is read and named: fixed in each model when it is trained (tabflow_rows).
+_FIXED_IN_THE_MODEL = {
+    f"data.{key}"
+    for key in (
+        "sep",
+        "id_col",
+        "na_values",
+        "na_markers",
+        "categorical_cols",
+        "columns_for",
+        "positive_name",
+        "negative_name",
+        "drop_id_like_columns",
+    )
+}
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Score the rows of IN.csv into OUT.csv (and OUT.drift.csv); never loads a pickle."""
     import logging
@@ -136,6 +153,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if len(args.args) not in (2, 3):
         raise ConfigError("usage: tabflow predict [MODEL] IN.csv OUT.csv")
     spec, source, out = ["champion", *args.args] if len(args.args) == 2 else args.args
+    given = [o.lstrip("+~").split("=", 1)[0] for o in args.overrides]
+    if fixed := [key for key in given if key in _FIXED_IN_THE_MODEL]:
+        leaf = fixed[0].split(".")[-1]
+        hint = (
+            f"; for the rows' own {leaf}, set predict.{leaf}" if leaf in ("sep", "id_col") else ""
+        )
+        raise ConfigError(
+            f"--set {fixed[0]}: the model reads rows as it was trained to (how a row is read "
+            f"is fixed in the model){hint}"
+        )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     cfg = Declared(resolved(_config(args)), rule=None)
     mlflow.set_tracking_uri(tracking_uri(cfg))

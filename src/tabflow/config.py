@@ -43,6 +43,12 @@ class DataConfig:
     # they are not applied. Overriding either of them on the command line means "for
     # this raw_path". Empty: they apply to any file.
     columns_for: str | None = None
+    # The problem's name: its MLflow experiment is <name>_classification and its
+    # registered model <name>_classifier (unless mlflow.experiment_name or
+    # registry.model_name say otherwise). Like the column settings it belongs to
+    # columns_for; for another file, or another target given on the command line, it is
+    # <file stem>_<target>.
+    name: str | None = None
 
     def __post_init__(self) -> None:
         if not str(self.raw_path).strip():
@@ -100,10 +106,11 @@ class ModelConfig:
 @dataclass
 class MlflowConfig:
     tracking_uri: str = "sqlite:///mlflow.db"
-    experiment_name: str = "heart_disease_classification"
+    # None: named after the problem (data.name).
+    experiment_name: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.experiment_name.strip():
+        if self.experiment_name is not None and not self.experiment_name.strip():
             raise _range("mlflow.experiment_name", self.experiment_name, "a non-empty name")
 
 
@@ -133,11 +140,12 @@ class EvaluationConfig:
 
 @dataclass
 class RegistryConfig:
-    model_name: str = "heart_disease_classifier"
+    # None: named after the problem (data.name).
+    model_name: str | None = None
     min_delta: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.model_name.strip():
+        if self.model_name is not None and not self.model_name.strip():
             raise _range("registry.model_name", self.model_name, "a non-empty name")
         if self.min_delta < 0:
             raise _range("registry.min_delta", self.min_delta, "a number >= 0")
@@ -146,10 +154,19 @@ class RegistryConfig:
 @dataclass
 class PredictConfig:
     drift_threshold: float = 0.2
+    # The rows to score: their separator and ID column (kept in the output). Empty: those
+    # of the training data, as the model recorded them.
+    sep: str | None = None
+    id_col: str | None = None
 
     def __post_init__(self) -> None:
         if self.drift_threshold <= 0:
             raise _range("predict.drift_threshold", self.drift_threshold, "a number > 0")
+        from tabflow.data import SEPARATORS
+
+        if self.sep is not None and len(self.sep) != 1 and self.sep not in SEPARATORS:
+            names = ", ".join(SEPARATORS)
+            raise _range("predict.sep", self.sep, f"one character, or one of {names}")
 
 
 @dataclass
@@ -260,6 +277,7 @@ def compose_configs(overrides: Sequence[str], models: Sequence[str]) -> dict[str
                 raise ConfigError(_hydra_message(err, model)) from None
             validate(cfg, model)
             scope_columns(cfg, overrides)
+            name_after_data(cfg, overrides)
             check_estimator(cfg, model)
             out[model] = cfg
     GlobalHydra.instance().clear()
@@ -297,6 +315,38 @@ def scope_columns(cfg: DictConfig, overrides: Sequence[str]) -> None:
     keys = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
     if keys & set(_COLUMN_SETTINGS) and "data.columns_for" not in keys:
         cfg.data.columns_for = cfg.data.raw_path
+
+
+# What a problem is: another file, target or positive class given on the command line is
+# another problem, whose runs and models must not take the demo's names.
+_PROBLEM_SETTINGS = (
+    "data.raw_path",
+    "data.target_col",
+    "data.positive_label",
+    "data.positive_when",
+)
+
+
+def name_after_data(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Fill in the experiment's and the registered model's names from the problem's name
+    (data.name where it applies, else <file stem>_<target>), unless they are given."""
+    from tabflow.data import same_file
+
+    keys = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
+    data = cfg.data
+    for_this_file = not data.columns_for or same_file(data.columns_for, data.raw_path)
+    redirected = bool(keys & set(_PROBLEM_SETTINGS)) and "data.name" not in keys
+    if not data.name or (not for_this_file and "data.name" not in keys) or redirected:
+        data.name = _slug(f"{Path(str(data.raw_path)).stem}_{data.target_col}")
+    if cfg.mlflow.experiment_name is None:
+        cfg.mlflow.experiment_name = f"{data.name}_classification"
+    if cfg.registry.model_name is None:
+        cfg.registry.model_name = f"{data.name}_classifier"
+
+
+def _slug(text: str) -> str:
+    """A name MLflow takes everywhere: letters, digits, '_', '-' and '.'."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "data"
 
 
 def check_estimator(cfg: DictConfig, model: str) -> None:

@@ -30,39 +30,68 @@ def column_settings(data_cfg: Any) -> tuple[list[str], dict[str, list[str]], boo
     at another CSV, the pipeline starts from neutral ones instead of another table's.
     """
     written_for = data_cfg.columns_for
-    applied = not written_for or _same_file(written_for, data_cfg.raw_path)
+    applied = not written_for or same_file(written_for, data_cfg.raw_path)
     if not applied:
         return [], {}, False
     na_values = {str(c): [str(v) for v in vals] for c, vals in data_cfg.na_values.items()}
     return [str(c) for c in data_cfg.categorical_cols], na_values, True
 
 
-def _same_file(a: str, b: str) -> bool:
+def same_file(a: str, b: str) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
-def read_table(path: str | Path, data_cfg: Any, role: str = "data.raw_path") -> pd.DataFrame:
-    """Read a CSV the way the training data is read: data.sep, the missing-value markers and
-    codes, inf as missing. `role` names the file in messages (data.raw_path, or an input
-    to predict)."""
+def read_csv(path: str | Path, sep: str, role: str, missing: Any = None) -> pd.DataFrame:
+    """pandas.read_csv with pandas' own missing-value strings (plus `missing`: na_values),
+    and one line for a file that is not a readable CSV: absent, empty, malformed, another
+    separator, a column name given twice. `role` names the file in messages (data.raw_path,
+    or the rows to predict)."""
     path = Path(path)
     if problem := data_file_problem(path, role):
         raise DataError(problem)
-    _, na_values, _ = column_settings(data_cfg)
-    markers = [str(v) for v in data_cfg.na_markers]
-    sep = separator(str(data_cfg.sep))
+    sep = separator(sep)
     try:
         header = list(pd.read_csv(path, nrows=0, sep=sep).columns)
-        # Global markers join each column's own codes.
-        missing = {c: [*na_values.get(c, []), *markers] for c in header} if markers else na_values
-        df = pd.read_csv(path, sep=sep, na_values=missing, keep_default_na=True)
+        markers = missing(header) if callable(missing) else missing
+        df = pd.read_csv(path, sep=sep, na_values=markers, keep_default_na=True)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty ({role}): expected a CSV with a header") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         first = str(err).strip().splitlines()[0]
         raise DataError(f"{path} is not a readable CSV ({role}): {first}") from None
     _check_separator(df, path, sep)
-    return _infinite_as_missing(df, path)
+    _check_repeated(path, sep, role)
+    return df
+
+
+def _check_repeated(path: Path, sep: str, role: str) -> None:
+    """A column name given twice: pandas would rename the second (`age.1`)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        names = next(csv.reader(fh, delimiter=sep), [])
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        where = ", ".join(
+            f"{n!r} (columns {' and '.join(str(i + 1) for i, m in enumerate(names) if m == n)})"
+            for n in repeated
+        )
+        raise DataError(f"{path}: the header names {where} more than once ({role}); keep one")
+
+
+def read_table(path: str | Path, data_cfg: Any, role: str = "data.raw_path") -> pd.DataFrame:
+    """Read a CSV the way the training data is read: data.sep, the missing-value markers and
+    codes, inf as missing. `role` names the file in messages (data.raw_path, or an input
+    to predict)."""
+    _, na_values, _ = column_settings(data_cfg)
+    markers = [str(v) for v in data_cfg.na_markers]
+
+    def missing(header: list[str]) -> dict[str, list[str]]:
+        # Global markers join each column's own codes.
+        return {c: [*na_values.get(c, []), *markers] for c in header} if markers else na_values
+
+    df = read_csv(path, str(data_cfg.sep), role, missing)
+    return _infinite_as_missing(df, Path(path))
 
 
 def load_raw(data_cfg: Any) -> pd.DataFrame:
@@ -301,6 +330,7 @@ def prepare(cfg: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     target = data_cfg.target_col
     numeric, categorical = feature_columns(df, target, column_settings(data_cfg)[0])
     summary = {
+        "reading": reading(data_cfg, raw, categorical),
         "raw_path": str(data_cfg.raw_path),
         "n_rows_raw": int(len(raw)),
         "n_duplicates_dropped": n_dup,
@@ -316,6 +346,46 @@ def prepare(cfg: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     }
     log.info("split: %d train / %d test rows", len(train), len(test))
     return train, test, summary
+
+
+def kind(values: pd.Series) -> str:
+    """A column's kind in the training read: "bool", "number" or "text"."""
+    if pd.api.types.is_bool_dtype(values):
+        return "bool"
+    return "number" if pd.api.types.is_numeric_dtype(values) else "text"
+
+
+def problem(data_cfg: Any) -> dict[str, Any]:
+    """What a model of this data predicts, and from what file: recorded with the model."""
+    rule = str(data_cfg.positive_when or "").strip()
+    return {
+        "task": "binary",
+        "target": str(data_cfg.target_col),
+        "positive": f"target {rule}" if rule else str(data_cfg.positive_label),
+        "classes": [str(data_cfg.negative_name), str(data_cfg.positive_name)],
+        "source": str(data_cfg.raw_path),
+        "id_col": data_cfg.id_col,
+        "sep": str(data_cfg.sep),
+    }
+
+
+def reading(data_cfg: Any, raw: pd.DataFrame, categorical: list[str]) -> dict[str, Any]:
+    """How a raw row of this data is read: the params of the RawReader at the head of every
+    model's pipeline (tabflow_rows), written to the data summary by preprocess."""
+    from tabflow_rows import NA_STRINGS
+
+    target = str(data_cfg.target_col)
+    columns = [str(c) for c in raw.columns if c != target]
+    _, codes, _ = column_settings(data_cfg)
+    return {
+        "columns": columns,
+        "kinds": {c: kind(raw[c]) for c in columns},
+        "categorical": [str(c) for c in categorical],
+        "codes": {c: list(v) for c, v in codes.items() if c in columns},
+        "markers": [str(m) for m in data_cfg.na_markers],
+        "na_strings": list(NA_STRINGS),
+        "problem": problem(data_cfg),
+    }
 
 
 def xy(df: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:

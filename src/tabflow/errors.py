@@ -35,6 +35,21 @@ def data_file_problem(path: str | Path, role: str = "data.raw_path") -> str | No
     return f"{raw} not found ({role}): {fix}"
 
 
+def predict_input_problem(path: str | Path, results_dir: str | Path) -> str | None:
+    """Why `snakemake predict` cannot take these rows, with the fix; None if it can. The
+    rows must not lie under the folder the workflow writes (Snakemake would delete an input
+    that is an output before the job runs)."""
+    if problem := data_file_problem(path, "predict_input"):
+        return problem
+    rows, results = Path(path).resolve(), Path(results_dir).resolve()
+    if rows == results or results in rows.parents:
+        return (
+            f"predict_input={path} lies under {results_dir}/ (paths.results_dir), which the "
+            f"workflow writes and may delete; copy the rows elsewhere first"
+        )
+    return None
+
+
 def results_dir_problem(path: str | Path) -> str | None:
     """Why nothing can be written under paths.results_dir, with the fix; None if it can.
 

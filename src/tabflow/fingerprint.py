@@ -15,23 +15,28 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-PACKAGE = "tabflow"
+# The project's packages: tabflow, and tabflow_rows (the code every logged model carries).
+PACKAGES = ("tabflow", "tabflow_rows")
 # Every job enters through the runner; its own stage module is the other root.
 ENTRY = "tabflow.runner"
 
 
 @cache
-def package_dir() -> Path:
-    import tabflow
+def package_dir(package: str = "tabflow") -> Path:
+    import importlib.util
 
-    return Path(tabflow.__file__).parent
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.origin is not None, package
+    return Path(spec.origin).parent
 
 
 @cache
 def _file(module: str) -> Path | None:
-    """The source file of a module of the package, or None if there is none."""
-    rel = Path(*module.split(".")[1:])
-    base = package_dir() / rel
+    """The source file of a module of the project's packages, or None if there is none."""
+    top, *rest = module.split(".")
+    if top not in PACKAGES:
+        return None
+    base = package_dir(top) / Path(*rest)
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate
@@ -51,7 +56,7 @@ def _with_parents(module: str) -> set[str]:
 
 @cache
 def imports(module: str) -> frozenset[str]:
-    """The package modules `module` imports anywhere in its source (functions included)."""
+    """The project's modules `module` imports anywhere in its source (functions included)."""
     path = _file(module)
     if path is None:
         return set()
@@ -71,7 +76,7 @@ def imports(module: str) -> frozenset[str]:
         else:
             continue
         for name in names:
-            if name.split(".")[0] == PACKAGE and _file(name) is not None:
+            if name.split(".")[0] in PACKAGES and _file(name) is not None:
                 found |= {m for m in _with_parents(name) if _file(m) is not None}
     return frozenset(found)
 

@@ -7,7 +7,7 @@ ALLOWED_ESTIMATORS can be built, so a config cannot import and run arbitrary cod
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 ALLOWED_ESTIMATORS = frozenset(
@@ -26,9 +26,11 @@ ALLOWED_ESTIMATORS = frozenset(
 
 
 # Beyond skops' defaults, the types the pipelines of ALLOWED_ESTIMATORS hold (checked by
-# tests/test_models.py for every allowed estimator). Models are saved with skops, never
+# tests/test_models.py for every allowed estimator), the reader of raw rows at their head
+# included. Models are saved with skops, never
 # pickled: loading one runs no code from the file, and refuses any type outside this list.
 SKOPS_TRUSTED = (
+    "tabflow_rows.RawReader",
     "numpy.dtype",
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
@@ -115,22 +117,24 @@ def check_params(target: str, params: dict[str, Any], source: str) -> None:
         )
 
 
-def build_pipeline(
-    model_cfg: Any,
-    numeric_cols: Sequence[str],
-    categorical_cols: Sequence[str],
-    n_jobs: int = 1,
-):
-    """Imputation + optional scaling + one-hot encoding, then the estimator, as one Pipeline.
+def build_pipeline(model_cfg: Any, reading: Mapping[str, Any], n_jobs: int = 1):
+    """The reading of raw rows, imputation + optional scaling + one-hot encoding, then the
+    estimator, as one Pipeline.
 
-    The preprocessing is fitted with the estimator, on the training rows only, and is
-    saved inside the model, so the saved model takes raw feature rows.
+    `reading`: the params of the RawReader (tabflow_rows) that preprocess wrote into the
+    data summary. Everything is fitted with the estimator, on the training rows only, and
+    saved inside the model, so the saved model takes raw rows as a user holds them.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+    from tabflow_rows import RawReader
+
+    reader = RawReader(**reading)
+    categorical_cols = list(reader.categorical)
+    numeric_cols = [c for c in reader.columns if c not in set(categorical_cols)]
     numeric_steps: list = [SimpleImputer(strategy="median")]
     if model_cfg["scale"]:
         numeric_steps.append(StandardScaler())
@@ -140,8 +144,8 @@ def build_pipeline(
     )
     features = ColumnTransformer(
         [
-            ("num", make_pipeline(*numeric_steps), list(numeric_cols)),
-            ("cat", categorical, list(categorical_cols)),
+            ("num", make_pipeline(*numeric_steps), numeric_cols),
+            ("cat", categorical, categorical_cols),
         ],
         verbose_feature_names_out=False,
     )
@@ -156,4 +160,4 @@ def build_pipeline(
         estimator = cls(**params)
     except TypeError as err:
         raise ValueError(f"model.params: {err}; fix the params in the model YAML") from None
-    return Pipeline([("features", features), ("estimator", estimator)])
+    return Pipeline([("read", reader), ("features", features), ("estimator", estimator)])

@@ -138,8 +138,20 @@ class Paths:
         """The report's front page: the answer, before any figure."""
         return self._r("summary.rst")
 
-    def new_predictions(self, name: str) -> str:
-        return self._r("predictions", "new", f"{name}.csv")
+    def new_predictions(self, source: str) -> str:
+        """`snakemake predict`'s answers for the rows of `source`, named by its stem and a
+        digest of its whole path: two inputs never share an output."""
+        import hashlib
+
+        path = str(Path(source).expanduser().resolve())
+        digest = hashlib.sha256(path.encode()).hexdigest()[:8]
+        return self._r("predictions", "new", f"{Path(source).stem}-{digest}.csv")
+
+    @staticmethod
+    def drift_table(predictions: str | Path) -> str:
+        """The drift table written beside a file of predictions."""
+        out = Path(predictions)
+        return str(out.with_name(f"{out.stem}.drift.csv"))
 
     def log(self, rule: str, model: str | None = None) -> str:
         return self._r("logs", rule, f"{model}.log" if model else f"{rule}.log")

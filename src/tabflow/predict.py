@@ -1,14 +1,18 @@
-"""Batch prediction with a registered (or any logged) model: new rows in, one probability
-and label per row out, plus a drift table against the training rows.
+"""Batch prediction with a registered (or any logged) model: raw rows in, the model's answer
+per row out (tabflow_rows.ANSWER, as `mlflow models serve` gives it), plus a drift table
+against the training rows.
 
-The input is read as the training data is (tabflow.data.read_table) and checked against
-the model's signature before anything is written; the model is read from its skops file
-(never a pickle).
+The CSV is read with plain pandas (its separator: the training data's, recorded in the
+model, unless predict.sep says otherwise) and the model reads the rows itself, as it was
+trained to: today's data.* settings play no part. The model is read from its skops file
+(never a pickle). Nothing is written unless every row could be scored, and never over the
+input.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,74 +20,89 @@ import pandas as pd
 
 from tabflow.errors import DataError
 from tabflow.io import write_with
+from tabflow.paths import Paths
 
 log = logging.getLogger(__name__)
 DRIFT_MIN_ROWS = 30
 
 
-def signature_columns(folder: Path) -> list[str]:
-    """The input columns the logged model's signature names."""
-    from mlflow.models import Model
-
-    found = next(iter(sorted(folder.rglob("MLmodel"))), None)
-    signature = Model.load(str(found.parent)).signature if found else None
-    if signature is None or signature.inputs is None:
-        raise DataError(f"{folder}: the model has no input signature to check rows against")
-    return list(signature.inputs.input_names())
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
 
 
-def check_rows(
-    df: pd.DataFrame, features: list[str], numeric: list[str], source: str, keep: set
-) -> pd.DataFrame:
-    """The feature columns of `df`, in the model's order: a missing one or a value of the
-    wrong type is one line naming it; extra columns are dropped with a warning."""
-    missing = [c for c in features if c not in df.columns]
-    if missing:
+def check_output(source: str | Path, out: str | Path) -> None:
+    """OUT and its drift table: neither the input nor a folder; one line otherwise."""
+    source, out = Path(source), Path(out)
+    if out.is_dir():
+        raise DataError(f"OUT {out} is a folder: give a file name, e.g. {out / 'scored.csv'}")
+    if _same(out, source):
         raise DataError(
-            f"{source}: missing feature column(s) {', '.join(missing)} that the model needs "
-            f"(its signature: {', '.join(features)})"
+            f"OUT {out} is the input: tabflow predict never writes over its input; "
+            f"give another file name"
         )
-    extra = [c for c in df.columns if c not in features and c not in keep]
-    if extra:
-        log.warning("%s: columns the model does not use, dropped: %s", source, ", ".join(extra))
-    for col in numeric:
-        values = df[col]
-        if pd.api.types.is_numeric_dtype(values):
-            continue
-        bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
-        row = int(bad.idxmax())
+    drift = Path(Paths.drift_table(out))
+    if _same(drift, source):
         raise DataError(
-            f"{source}: column {col!r} takes numbers, but line {row + 2} has "
-            f"{values[row]!r}; fix the value, or add it to data.na_markers if it means missing"
+            f"the drift table of OUT {out} would be {drift}, which is the input; "
+            f"give OUT another name"
         )
-    return df[features].astype({c: "float64" for c in numeric})
+    if drift.is_dir():
+        raise DataError(f"the drift table of OUT {out} would be {drift}, which is a folder")
 
 
-def predict(cfg: Any, spec: str, source: str | Path, out: str | Path) -> dict[str, Any]:
+def predict(
+    cfg: Any,
+    spec: str,
+    source: str | Path,
+    out: str | Path,
+    resolved: Any = None,
+) -> dict[str, Any]:
     """Score every row of `source` with the model `spec` (an alias such as champion, a
-    models:/ URI or a run id; MLflow pointed at the store already); write the predictions
-    to `out` and the drift table beside."""
-    from tabflow import registry
-    from tabflow.data import read_table
-    from tabflow.drift import compare
+    models:/ URI or a run id; MLflow pointed at the store already), or the model
+    `resolved` names; write the answers to `out` and the drift table beside it.
 
-    uri = registry.model_uri(spec, str(cfg.registry.model_name))
-    folder = registry.model_dir(uri)
-    pipeline, profile = registry.load(uri, folder)
-    features = signature_columns(folder)
-    numeric = list((profile or {}).get("numeric", {}))
-    df = read_table(source, cfg.data, role="the rows to predict")
+    cfg: registry.model_name, predict.* (drift_threshold; sep and id_col of the rows, by
+    default those of the training data)."""
+    from tabflow import registry
+    from tabflow.data import read_csv
+    from tabflow.drift import compare
+    from tabflow_rows import RowError, reader_of, score
+
+    check_output(source, out)
+    model = resolved or registry.resolve(spec, str(cfg.registry.model_name))
+    folder = registry.model_dir(model.uri)
+    pipeline, profile = registry.load(model.uri, folder)
+    try:
+        reader = reader_of(pipeline)
+    except RowError as err:
+        raise DataError(f"{model.uri}: {err}") from None
+    problem = dict(reader.problem or {})
+    sep = cfg.predict.sep or problem.get("sep", ",")
+    df = read_csv(source, str(sep), "the rows to predict")
     if df.empty:
         raise DataError(f"{source} has a header but no rows to predict")
-    id_col = cfg.data.id_col
-    keep = {id_col, str(cfg.data.target_col)} - {None}
-    X = check_rows(df, features, [c for c in numeric if c in features], str(source), keep)
-    _warn_unseen(X, profile, str(source))
-    probability = pipeline.predict_proba(X)[:, 1]
-    label = pipeline.predict(X)
-    table = pd.DataFrame({"probability": probability, "label": label})
-    names = {1: str(cfg.data.positive_name), 0: str(cfg.data.negative_name)}
-    table["class"] = table["label"].map(names)
+    id_col = cfg.predict.id_col or problem.get("id_col")
+    if cfg.predict.id_col and id_col not in df.columns:
+        raise DataError(
+            f"{source}: predict.id_col={id_col!r} is not a column; columns are: "
+            f"{', '.join(map(str, df.columns))}"
+        )
+    features = list(reader.columns)
+    extra = [
+        c for c in df.columns if c not in features and c not in (id_col, problem.get("target"))
+    ]
+    if extra:
+        log.warning("%s: columns the model does not use, dropped: %s", source, ", ".join(extra))
+    try:
+        X = reader.transform(df)
+        table = score(pipeline, X)
+    except RowError as err:
+        raise DataError(f"{source}: {err.located(lambda row: f'line {row + 2}')}") from None
+    _warn_unseen(reader, X, str(source))
+    table["model"] = model.uri
     if id_col and id_col in df.columns:
         table.insert(0, id_col, df[id_col].to_numpy())
     drift = compare(profile, X) if profile else pd.DataFrame(columns=["feature", "kind", "psi"])
@@ -106,29 +125,26 @@ def predict(cfg: Any, spec: str, source: str | Path, out: str | Path) -> dict[st
             row.psi,
             threshold,
         )
-    drift_path = drift_file(out)
+    drift_path = Path(Paths.drift_table(out))
     write_with(out, lambda p: table.to_csv(p, index=False))
     write_with(drift_path, lambda p: drift.to_csv(p, index=False))
     log.info(
-        "%s: %d rows scored with %s -> %s (drift: %s)", source, len(table), uri, out, drift_path
+        "%s: %d rows scored with %s -> %s (drift: %s)",
+        source,
+        len(table),
+        model.uri,
+        out,
+        drift_path,
     )
-    return {"rows": len(table), "model": uri, "drifted": list(drift[drift["drifted"]]["feature"])}
+    return {
+        "rows": len(table),
+        "model": model.uri,
+        "drifted": list(drift[drift["drifted"]]["feature"]),
+    }
 
 
-def drift_file(out: str | Path) -> Path:
-    out = Path(out)
-    return out.with_name(f"{out.stem}.drift.csv")
-
-
-def _warn_unseen(X: pd.DataFrame, profile: dict[str, Any] | None, source: str) -> None:
-    """Categories never seen in training are encoded as none of the known ones: say so
-    (where the profile lists every training value, i.e. has no "(other)" share)."""
-    from tabflow.drift import labels
-
-    for col, shares in ((profile or {}).get("categorical") or {}).items():
-        if col not in X.columns or shares.get("(other)", 0) > 0:
-            continue
-        unseen = sorted(set(labels(X[col]).dropna()) - set(shares))
-        if unseen:
-            shown = ", ".join(unseen[:10])
-            log.warning("%s: %r has values never seen in training: %s", source, col, shown)
+def _warn_unseen(reader: Any, X: pd.DataFrame, source: str) -> None:
+    """Categories never seen in training are encoded as none of the known ones: say so."""
+    for col, values in reader.unseen_values(X).items():
+        shown = ", ".join(values[:10])
+        log.warning("%s: %r has values never seen in training: %s", source, col, shown)

@@ -8,23 +8,123 @@ nothing is unpickled and no code stored with the model runs.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tabflow.errors import ConfigError
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_RUN_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+_FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".skops", ".json", ".parquet", ".pkl", ".yaml")
 
 
-def model_uri(spec: str, name: str) -> str:
-    """`champion` (or another alias) -> models:/<name>@champion; a models:/ URI as is; a
-    run id -> the model that run logged."""
+@dataclass(frozen=True)
+class Resolved:
+    """A model to load: `uri` pins it (a registered version, models:/name/3, or a logged
+    model, models:/m-...), whatever alias led there."""
+
+    uri: str
+    name: str | None = None
+    version: int | None = None
+    source: str = ""  # the logged model behind a version (models:/m-...)
+
+
+def resolve(spec: str, name: str) -> Resolved:
+    """`champion` (or another alias of registered model `name`), a models:/ URI or a run id
+    -> the model it names now. Anything that names no model is one ConfigError line
+    saying what does exist."""
     if spec.startswith("models:/"):
-        return spec
+        body = spec.removeprefix("models:/")
+        if "@" in body:
+            return _by_alias(*body.split("@", 1))
+        if "/" in body:
+            model, version = body.rsplit("/", 1)
+            return _version(model, version)
+        if body.startswith("m-"):
+            return Resolved(spec, source=spec)
+        raise ConfigError(
+            f"{spec} names no version: give an alias or a version, e.g. "
+            f"models:/{body}@{CHAMPION} or models:/{body}/1"
+        )
     if _RUN_ID.match(spec):
-        return _run_model(spec)
-    return f"models:/{name}@{spec}"
+        logged = _run_model(spec.lower())
+        return Resolved(logged, source=logged)
+    if (
+        any(c in spec for c in "/\\")
+        or spec.lower().endswith(_FILE_SUFFIXES)
+        or Path(spec).exists()
+    ):
+        raise ConfigError(
+            f"MODEL {spec!r} is a file, not a model: give an alias ({CHAMPION}, {CHALLENGER}), "
+            f"a models:/ URI or a run id (tabflow predict [MODEL] IN.csv OUT.csv)"
+        )
+    return _by_alias(name, spec)
+
+
+def _registered(client: Any, name: str) -> Any:
+    """The registered model `name`; else one line listing those that exist."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_registered_model(name)
+    except MlflowException:
+        pass
+    store = mlflow.get_tracking_uri()
+    names = sorted(m.name for m in client.search_registered_models(max_results=100))
+    if not names:
+        raise ConfigError(
+            f"no registered model {name!r} in {store} yet: no model is registered there; run "
+            f"`snakemake -j 3` first (each run registers its best model)"
+        ) from None
+    raise ConfigError(
+        f"no registered model {name!r} in {store}; registered models: {', '.join(names)}"
+    ) from None
+
+
+def _by_alias(name: str, alias: str) -> Resolved:
+    from mlflow import MlflowClient
+
+    model = _registered(MlflowClient(), name)
+    aliases = dict(model.aliases or {})
+    if alias not in aliases:
+        listed = ", ".join(f"{a} (v{v})" for a, v in sorted(aliases.items())) or "none yet"
+        close = [a for a in aliases if a.lower() == alias.lower()]
+        hint = f"; did you mean {close[0]!r}? (aliases are case-sensitive)" if close else ""
+        raise ConfigError(
+            f"registered model {name!r} has no alias {alias!r}; its aliases: {listed}{hint}"
+        )
+    return _version(name, str(aliases[alias]))
+
+
+def _version(name: str, version: str) -> Resolved:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    model = _registered(client, name)
+    try:
+        found = client.get_model_version(name, version)
+    except MlflowException:
+        aliases = ", ".join(f"{a} (v{v})" for a, v in sorted((model.aliases or {}).items()))
+        raise ConfigError(
+            f"registered model {name!r} has no version {version!r}"
+            + (f"; its aliases: {aliases}" if aliases else "")
+        ) from None
+    return Resolved(f"models:/{name}/{version}", name, int(version), str(found.source))
+
+
+def pinned(cfg: Any, spec: str) -> Resolved:
+    """The model `spec` names right now, in the configured store: what `snakemake predict`
+    records as its params, so that a moved alias (a new champion, a rollback) reruns it."""
+    import mlflow
+
+    from tabflow.tracking.store import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri(cfg))
+    return resolve(spec, str(cfg.registry.model_name))
 
 
 def _run_model(run_id: str) -> str:
@@ -50,14 +150,38 @@ def model_dir(uri: str) -> Path:
     try:
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except MlflowException as err:
-        first = str(err).splitlines()[0]
-        if "@" in uri and ("not found" in first.lower() or "does not exist" in first.lower()):
-            name, alias = uri.removeprefix("models:/").split("@", 1)
-            raise ConfigError(
-                f"no model {name!r} with alias {alias!r} in the registry yet: run "
-                f"`snakemake -j 3` first (each run registers its best model)"
-            ) from None
-        raise ConfigError(f"cannot load {uri}: {first}") from None
+        raise ConfigError(f"cannot load {uri}: {str(err).splitlines()[0]}") from None
+
+
+def problem_of(reading: Mapping[str, Any]) -> dict[str, Any]:
+    """What makes two models comparable: the same task and target, the same positive class,
+    the same feature columns of the same kinds. (Not the file they came from: a champion
+    trained on last month's rows competes with a model of this month's.)"""
+    problem = reading["problem"]
+    return {
+        "task": problem["task"],
+        "target": problem["target"],
+        "positive": problem["positive"],
+        "features": {c: reading["kinds"][c] for c in reading["columns"]},
+    }
+
+
+def problem_key(reading: Mapping[str, Any]) -> str:
+    """A digest of problem_of(reading): the tag `tabflow.problem` of runs and versions."""
+    import hashlib
+    import json
+
+    text = json.dumps(problem_of(reading), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def problem_text(reading: Mapping[str, Any]) -> str:
+    """The problem in words: 'binary: target = 1, 13 features (data/raw/heart.csv)'."""
+    problem = reading["problem"]
+    positive = problem["positive"]
+    said = positive if positive.startswith("target ") else f"{problem['target']} = {positive}"
+    n = len(reading["columns"])
+    return f"{problem['task']}: {said}, {n} features ({problem['source']})"
 
 
 def load(uri: str, folder: Path | None = None) -> tuple[Any, dict[str, Any] | None]:

@@ -8,7 +8,12 @@ from pathlib import Path
 
 from tabflow import plan as tabflow_plan
 from tabflow import provenance
-from tabflow.errors import ConfigError, data_file_problem, results_dir_problem
+from tabflow.errors import (
+    ConfigError,
+    data_file_problem,
+    predict_input_problem,
+    results_dir_problem,
+)
 from tabflow.fingerprint import code_of
 from tabflow.hooks import Hooks
 from tabflow.plots import PLOTS
@@ -27,14 +32,30 @@ if missing := data_file_problem(PLAN.cfg().data.raw_path):
 PATHS = PLAN.paths
 ENV = "../envs/tabflow.yaml"
 
-# `snakemake -j 3 predict --config predict_input=new.csv`: the rows to score.
+
+def pinned(cfg, spec):
+    from tabflow.registry import pinned as pin  # MLflow: only for `snakemake predict`
+
+    return pin(cfg, spec)
+
+
+# `snakemake -j 3 predict --config predict_input=new.csv`: the rows to score, and the
+# model an alias names now (a moved alias changes the rule's params: its job reruns).
 PREDICT_INPUT = str(config.get("predict_input") or "")
-PREDICT_NAME = Path(PREDICT_INPUT).stem or "none"
+PREDICT_OUTPUT = PATHS.new_predictions(PREDICT_INPUT or "none")
+PREDICT_MODEL = None
 # (The targets are not known while the Snakefile is read: the command line is.)
 if workflow.is_main_process and "predict" in sys.argv[1:] and not PREDICT_INPUT:
     sys.exit(
         "config error: snakemake predict needs the rows: --config predict_input=new.csv"
     )
+if PREDICT_INPUT and workflow.is_main_process:
+    if problem := predict_input_problem(PREDICT_INPUT, PATHS.results_dir):
+        sys.exit(f"config error: {problem}")
+    try:
+        PREDICT_MODEL = pinned(PLAN.cfg(), str(config.get("predict_model", "champion")))
+    except ConfigError as err:
+        sys.exit(f"config error: {err}")
 
 # Before a real run starts any job: a results folder it cannot write, a tracking server
 # that does not answer.

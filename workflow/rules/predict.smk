@@ -1,5 +1,6 @@
 # snakemake -j 3 predict --config predict_input=new.csv [predict_model=champion]: the rows
-# of new.csv scored by the registered champion, into results/predictions/new/new.csv.
+# of new.csv scored by the model the alias names now (the registered champion by default),
+# into results/predictions/new/new-<digest of the input's path>.csv, with a drift table.
 localrules:
     predict,
 
@@ -8,9 +9,10 @@ rule predict:
     input:
         PREDICT_INPUT or [],
     output:
-        PATHS.new_predictions(PREDICT_NAME),
+        scored=PREDICT_OUTPUT,
+        drift=PATHS.drift_table(PREDICT_OUTPUT),
     log:
-        PATHS.log("predict", PREDICT_NAME),
+        PATHS.log("predict", Path(PREDICT_OUTPUT).stem),
     conda:
         ENV
     threads: 1
@@ -19,8 +21,9 @@ rule predict:
         runtime=10,
     params:
         *code_of("predict"),
-        config=config_of("data", "registry", "predict", "mlflow", "paths"),
+        config=config_of("registry", "predict", "mlflow", "paths"),
         input=PREDICT_INPUT,
-        model=config.get("predict_model", "champion"),
+        model=PREDICT_MODEL.uri if PREDICT_MODEL else "",
+        logged_model=PREDICT_MODEL.source if PREDICT_MODEL else "",
     script:
         "../scripts/stage.py"

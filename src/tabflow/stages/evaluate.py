@@ -93,8 +93,10 @@ def run(job: Job) -> dict[str, float]:
         datasets={"training": (train, paths.train_data), "evaluation": (test, paths.test_data)},
         model_artifacts={"profile": paths.data_profile},
         experiment_id=experiment_id,
+        reading=read_json(paths.data_summary)["reading"],
         parent_run_id=parent_run_id,
         backend_uri=backend,
+        model_key=fit.get("model_key", ""),
     )
     write_json(paths.mlflow_run(name), run)
     log.info("%s: MLflow run %s (%s)", name, run["run_id"], run["model_uri"])

@@ -34,13 +34,13 @@ class Trials:
         self.threads = job.threads
         self.paths = Paths.from_config(job.cfg)
         summary = read_json(self.paths.data_summary)
-        self.columns = summary["numeric_cols"], summary["categorical_cols"]
+        self.reading = summary["reading"]
         self.X, self.y = xy(pd.read_parquet(self.paths.train_data), job.cfg.data.target_col)
         self.primary = str(job.cfg.evaluation.primary_metric)
         self.base = {
             "model": job.cfg.model.to_dict(),
             "data": file_digest(self.paths.train_data, "sha256"),
-            "columns": self.columns,
+            "reading": self.reading,
             "folds": int(job.cfg.evaluation.cv_folds),
             "seed": int(job.cfg.training.random_state),
             "code": code_of("sweep_shard"),
@@ -62,7 +62,7 @@ class Trials:
         except (OSError, ValueError):
             pass
         model_cfg = {**self.base["model"], "params": {**self.base["model"]["params"], **params}}
-        pipeline = build_pipeline(model_cfg, *self.columns, n_jobs=self.threads)
+        pipeline = build_pipeline(model_cfg, self.reading, n_jobs=self.threads)
         start = time.perf_counter()
         cv = metrics.cross_validate(
             pipeline,

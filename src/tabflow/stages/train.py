@@ -29,9 +29,8 @@ def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True
 
     paths = Paths.from_config(cfg)
     df = pd.read_parquet(paths.train_data)
-    summary = read_json(paths.data_summary)  # preprocess decided what each column is
-    numeric, categorical = summary["numeric_cols"], summary["categorical_cols"]
-    pipeline = build_pipeline(cfg.model, numeric, categorical, n_jobs=threads)
+    summary = read_json(paths.data_summary)  # preprocess decided how rows are read
+    pipeline = build_pipeline(cfg.model, summary["reading"], n_jobs=threads)
     X, y = xy(df, cfg.data.target_col)
     log.info("%s: training on %d rows x %d columns", model_name, X.shape[0], X.shape[1])
     if cross_validate:
@@ -50,4 +49,28 @@ def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True
     target = cfg.model._target_
     log.info("%s: fitted %s on %d rows in %.2f s", model_name, target, len(X), fit_seconds)
     write_with(paths.model_file(model_name), lambda p: save_model(pipeline, p))
-    write_json(paths.train_info(model_name), {"fit_seconds": fit_seconds, "n_train": len(X)})
+    info = {"fit_seconds": fit_seconds, "n_train": len(X), "model_key": model_key(cfg, summary)}
+    write_json(paths.train_info(model_name), info)
+
+
+def model_key(cfg: Any, summary: dict[str, Any]) -> str:
+    """What a fitted model follows from: its config, the training rows and how they are
+    read, the code that fits it and the libraries' versions. The registry adds a version
+    only for a key it does not hold yet (a model is registered once, however often it is
+    trained again)."""
+    import hashlib
+    import json
+    from importlib.metadata import version
+
+    from tabflow.fingerprint import code_of
+    from tabflow.io import file_digest
+
+    parts = {
+        "model": cfg.model.to_dict() if hasattr(cfg.model, "to_dict") else dict(cfg.model),
+        "rows": file_digest(Paths.from_config(cfg).train_data, "sha256"),
+        "reading": summary["reading"],
+        "code": code_of("train"),
+        "versions": {p: version(p) for p in ("scikit-learn", "numpy", "pandas", "skops")},
+    }
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]

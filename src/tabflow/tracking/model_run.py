@@ -92,17 +92,40 @@ def as_doubles(frame: Any) -> Any:
     return frame.astype({c: "float64" for c in ints})
 
 
-def signature(features: Any) -> Any:
-    """Input: the feature columns by name, of any type (MLflow would refuse int64 for a
-    double column and NaN for a long one; the pipeline takes numbers, text and missing
-    values alike); output: the positive class's probability."""
+def signature() -> Any:
+    """Output only: tabflow_rows.ANSWER. The model reads raw rows itself (any table holding
+    its feature columns; a missing one it names in its own words), so MLflow gets no input
+    schema to enforce: with one, it would refuse int64 for a double column and NaN for a
+    long one, word a missing column its way, and fail every CSV sent to `mlflow models
+    serve` whose columns are of type Any. The columns are in the model's metadata."""
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import AnyType, ColSpec, Schema
+    from mlflow.types.schema import ColSpec, Schema
 
     return ModelSignature(
-        inputs=Schema([ColSpec(AnyType(), str(c)) for c in features.columns]),
-        outputs=Schema([ColSpec("double", "probability")]),
+        outputs=Schema(
+            [
+                ColSpec("double", "probability"),
+                ColSpec("long", "label"),
+                ColSpec("string", "class"),
+                ColSpec("string", "unseen"),
+            ]
+        ),
     )
+
+
+def code_paths(folder: Path) -> list[str]:
+    """The package every logged model carries (tabflow_rows: the reading of raw rows and the
+    answer), copied without caches into `folder`: what MLflow puts in the model's code/."""
+    import shutil
+
+    import tabflow_rows
+
+    source = Path(tabflow_rows.__file__).parent
+    dest = folder / source.name
+    dest.mkdir(parents=True)
+    for path in sorted(source.glob("*.py")):
+        shutil.copyfile(path, dest / path.name)
+    return [str(dest)]
 
 
 def log_model_run(
@@ -114,26 +137,38 @@ def log_model_run(
     datasets: Mapping[str, tuple[Any, str]],
     model_artifacts: Mapping[str, str | Path],
     experiment_id: str,
+    reading: Mapping[str, Any],
     parent_run_id: str | None = None,
     backend_uri: str | None = None,
+    model_key: str = "",
 ) -> dict[str, str]:
     """Log one model's run (a child of the workflow run); a failure inside marks it FAILED.
 
     datasets: {"training": (frame, source), "evaluation": ...}, logged as the run's inputs.
-    The model goes in as a pyfunc "model from code" (tabflow/served.py) around the skops
-    file: nothing pickled, and `mlflow models serve` answers with probabilities.
+    reading: how the model reads a raw row (the data summary's); its problem (what it
+    predicts, from which columns) is tagged and in the model's metadata. model_key: what
+    the fitted model follows from (its config, training rows and code).
+    The model goes in as a pyfunc "model from code" (tabflow_rows/served.py) around the
+    skops file, with the tabflow_rows package: nothing pickled, and `mlflow.pyfunc` and
+    `mlflow models serve` take raw rows and answer as `tabflow predict` does.
     """
+    import tempfile
+
     import mlflow
     import mlflow.data
     import mlflow.pyfunc
 
     from tabflow.models import SKOPS_TRUSTED
+    from tabflow.registry import problem_key
     from tabflow.tracking.store import tracking_uri
+    from tabflow_rows import served
 
     _skip_environment_scan()
     target = str(cfg.data.target_col)
     tags = {
         "model": model_name,
+        "tabflow.problem": problem_key(reading),
+        "tabflow.model_key": model_key,
         "estimator": str(cfg.model["_target_"]),
         "data_md5": context.data_md5(),
         "data_file_md5": context.file_md5(cfg.data.raw_path),
@@ -156,15 +191,25 @@ def log_model_run(
         for subdir, path in artifacts:
             mlflow.log_artifact(str(path), artifact_path=subdir)
         example = datasets["training"][0].drop(columns=[target]).head(5)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(Path(__file__).parents[1] / "served.py"),
-            artifacts={"model": str(model_file), **{k: str(v) for k, v in model_artifacts.items()}},
-            model_config={"skops_trusted": list(SKOPS_TRUSTED)},
-            signature=signature(example),
-            input_example=example,
-            pip_requirements=pip_requirements(),
-        )
+        metadata = {
+            "tabflow.problem": dict(reading["problem"]),
+            "tabflow.columns": {c: reading["kinds"][c] for c in reading["columns"]},
+        }
+        with tempfile.TemporaryDirectory() as staging:
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=served.__file__,
+                code_paths=code_paths(Path(staging)),
+                artifacts={
+                    "model": str(model_file),
+                    **{k: str(v) for k, v in model_artifacts.items()},
+                },
+                model_config={"skops_trusted": list(SKOPS_TRUSTED)},
+                signature=signature(),
+                metadata=metadata,
+                input_example=example,
+                pip_requirements=pip_requirements(),
+            )
         return {
             "run_id": run.info.run_id,
             "experiment_id": experiment_id,
