@@ -35,11 +35,12 @@ demo: install
 	@echo
 	$(BIN)tabflow leaderboard
 
+# On every core (pytest-xdist); the cold runs start in the background while the rest run.
 test: install
-	$(BIN)python -m pytest -v -ra --durations=15
+	$(BIN)python -m pytest -n auto --dist loadgroup -v -ra --durations=15
 
 test-unit: install
-	$(BIN)python -m pytest -q -ra -m "not e2e"
+	$(BIN)python -m pytest -n auto -q -ra -m "not e2e"
 
 # The SLURM executor plugin (extra `cluster`), then the tests marked slurm (about 4 minutes).
 $(CLUSTER_STAMP): pyproject.toml $(STAMP)
@@ -49,7 +50,7 @@ $(CLUSTER_STAMP): pyproject.toml $(STAMP)
 test-slurm: install $(CLUSTER_STAMP)
 	$(BIN)python -m pytest -v -ra -m slurm --durations=10
 
-# The cold-run tests of make test with twenty cold runs instead of six (about 13 minutes).
+# The cold-run tests of make test with twenty cold runs instead of four (about 13 minutes).
 soak: install
 	TABFLOW_COLD_RUNS=20 $(BIN)python -m pytest -v -ra tests/test_reproducibility_e2e.py \
 		-k "cold_runs or killed or cluster_generic or tracking_server or bit_identical"

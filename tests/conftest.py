@@ -108,12 +108,30 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(scope="session")
-def clones(tmp_path_factory):
-    """Two fresh clones after the alternating cold runs (shared by the e2e modules)."""
-    from .e2e import cold_clones
+def _clones_folder(config: pytest.Config) -> Path:
+    """Where the cold clones live: one folder for the whole session (every xdist worker)."""
+    base = config._tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "cold-clones"
 
-    return cold_clones(tmp_path_factory.mktemp("clones"))
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """If any selected test needs the cold clones, start making them now, while the tests
+    that do not need them run."""
+    if any("clones" in getattr(item, "fixturenames", ()) for item in session.items):
+        from .e2e import ColdBuild
+
+        ColdBuild.start(_clones_folder(session.config))
+
+
+@pytest.fixture(scope="session")
+def clones(request):
+    """Two fresh clones after the alternating cold runs (shared by the e2e modules and by
+    every xdist worker; read them, change only forks)."""
+    from .e2e import ColdBuild
+
+    folder = _clones_folder(request.config)
+    ColdBuild.start(folder)
+    return ColdBuild.wait(folder)
 
 
 @pytest.fixture

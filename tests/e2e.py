@@ -80,10 +80,14 @@ def fork(project: Project, dest: Path) -> Project:
     MLflow store) for a test that changes it, so that tests run alone and in any order.
 
     MLflow's sqlite store holds absolute artifact paths: the copy's are moved with it.
+    Snakemake's locks stay behind (a dry run in the original may hold them right now).
     """
     import sqlite3
 
-    shutil.copytree(project.path, dest, symlinks=True)
+    def locks(folder: str, names: list[str]) -> list[str]:
+        return ["locks"] if Path(folder).name == ".snakemake" and "locks" in names else []
+
+    shutil.copytree(project.path, dest, symlinks=True, ignore=locks)
     db = dest / "mlflow.db"
     if db.exists():
         old, new = str(project.path), str(dest)
@@ -208,7 +212,7 @@ class ColdRun:
     mlflow_rows: list[tuple[str, str]]
     metrics: dict[str, bytes]
     predictions: dict[str, bytes]
-    killed: Killed | None = None
+    kills: list[Killed] = field(default_factory=list)  # the attempts a SIGKILL ended
     local_store: list[str] = field(default_factory=list)  # mlflow.db, mlruns/ if made
 
 
@@ -233,17 +237,18 @@ EVERYTHING = (
 )
 # The demo CSV's md5 (data.dvc and the DVC remote name it).
 DEMO_MD5 = "4ee20893ad7e2ff8ff5ed8dd0e7f37bc"
-# Six cold runs in `make test` (the 10-minute budget), twenty in `make soak` (CI runs both).
-N_COLD_RUNS = int(os.environ.get("TABFLOW_COLD_RUNS", "6"))
+# Four cold runs in `make test` (one per variant), twenty in `make soak` (CI runs both).
+N_COLD_RUNS = int(os.environ.get("TABFLOW_COLD_RUNS", "4"))
 # Cold runs alternate between clones a (even) and b (odd). Most are a plain
 # `snakemake -j 3`; these get there another way, and must all give the same bytes.
 # The last run of each clone uses the sqlite store: later tests build on it.
 VARIANTS = {
     0: "make demo",  # the README's quickstart: dvc pull + snakemake + leaderboard
-    1: "train killed",  # SIGKILL to `train rf` mid-training, then `snakemake -j 3` again
-    2: "tracking server",  # MLFLOW_TRACKING_URI -> `mlflow server --serve-artifacts`
-    3: "evaluate killed",  # SIGKILL to `evaluate rf` while its MLflow run is open, rerun
-    4: "cluster-generic",  # jobs go through a scheduler's submit command
+    1: "tracking server",  # MLFLOW_TRACKING_URI -> `mlflow server --serve-artifacts`
+    # SIGKILL to `train rf` mid-training; then, in `snakemake -j 3` again, to `evaluate
+    # rf` while its MLflow run is open; then `snakemake -j 3` finishes it.
+    2: "killed",
+    3: "cluster-generic",  # jobs go through a scheduler's submit command
 }
 SUBMIT = "tests/scheduler/submit.sh"
 # Jobs through a scheduler's submit command. Snakemake asks the "scheduler" every 10 s by
@@ -392,21 +397,19 @@ def stop(server: subprocess.Popen) -> None:
 
 
 def _cold_run(i: int, proj: Project, demo: tuple[str, ...], server_url: str) -> tuple:
-    """One cold run by the variant for run i: (result, killed attempt or None)."""
+    """One cold run by the variant for run i: (result, the attempts a SIGKILL ended)."""
     variant = VARIANTS.get(i, "plain")
-    killed = None
     if variant == "make demo":
-        return proj.run(*demo, check=False), None
-    if variant == "train killed":
-        killed = kill_mid_job(proj, "train", "rf")
-    elif variant == "evaluate killed":
-        killed = kill_mid_job(proj, "evaluate", "rf")
-    elif variant == "cluster-generic":
-        return proj.snakemake("-j", "3", *CLUSTER_GENERIC, check=False), None
-    elif variant == "tracking server":
+        return proj.run(*demo, check=False), []
+    if variant == "killed":
+        kills = [kill_mid_job(proj, "train", "rf"), kill_mid_job(proj, "evaluate", "rf")]
+        return proj.snakemake("-j", "3", check=False), kills
+    if variant == "cluster-generic":
+        return proj.snakemake("-j", "3", *CLUSTER_GENERIC, check=False), []
+    if variant == "tracking server":
         env = {"MLFLOW_TRACKING_URI": server_url}
-        return proj.snakemake("-j", "3", check=False, env=env), None
-    return proj.snakemake("-j", "3", check=False), killed
+        return proj.snakemake("-j", "3", check=False, env=env), []
+    return proj.snakemake("-j", "3", check=False), []
 
 
 def cold_clones(root: Path, n_runs: int = N_COLD_RUNS) -> ColdClones:
@@ -429,7 +432,7 @@ def cold_clones(root: Path, n_runs: int = N_COLD_RUNS) -> ColdClones:
             if VARIANTS.get(i) == "tracking server":
                 wait_until_up(server, server_url)
             start = time.perf_counter()
-            res, killed = _cold_run(i, proj, demo, server_url)
+            res, kills = _cold_run(i, proj, demo, server_url)
             seconds = time.perf_counter() - start
             if i == 0:
                 a.demo_output = res.stdout
@@ -446,7 +449,7 @@ def cold_clones(root: Path, n_runs: int = N_COLD_RUNS) -> ColdClones:
                     mlflow_rows=mlflow_rows(proj, db) if ok else [],
                     metrics=_read_all(proj, "results/metrics/{}.json") if ok else {},
                     predictions=_read_all(proj, "results/predictions/{}.csv") if ok else {},
-                    killed=killed,
+                    kills=kills,
                     local_store=[n for n in ("mlflow.db", "mlruns") if (proj.path / n).exists()],
                 )
             )
@@ -457,3 +460,45 @@ def cold_clones(root: Path, n_runs: int = N_COLD_RUNS) -> ColdClones:
 
 def _read_all(project: Project, pattern: str) -> dict[str, bytes]:
     return {m: project.path.joinpath(pattern.format(m)).read_bytes() for m in MODELS}
+
+
+class ColdBuild:
+    """The session's cold clones, made once for every pytest-xdist worker, in the
+    background from collection on (the other tests run meanwhile): the first process to
+    create `started` in the shared folder builds them in a thread and pickles them;
+    every process's `clones` fixture waits for the pickle."""
+
+    @staticmethod
+    def start(folder: Path) -> None:
+        import threading
+
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(folder / "started", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return  # another worker builds them
+        threading.Thread(target=ColdBuild._build, args=(folder,), name="cold-clones").start()
+
+    @staticmethod
+    def _build(folder: Path) -> None:
+        import pickle
+        import traceback
+
+        try:
+            clones = cold_clones(folder / "root")
+            (folder / "clones.tmp").write_bytes(pickle.dumps(clones))
+            os.replace(folder / "clones.tmp", folder / "clones.pickle")
+        except BaseException:
+            (folder / "failed").write_text(traceback.format_exc())
+
+    @staticmethod
+    def wait(folder: Path, seconds: float = 3600) -> ColdClones:
+        import pickle
+
+        deadline = time.monotonic() + seconds
+        while not (folder / "clones.pickle").is_file():
+            if (folder / "failed").is_file():
+                raise AssertionError(f"the cold runs failed:\n{(folder / 'failed').read_text()}")
+            assert time.monotonic() < deadline, f"no cold clones after {seconds} s"
+            time.sleep(0.5)
+        return pickle.loads((folder / "clones.pickle").read_bytes())

@@ -331,6 +331,12 @@ CASES = [
         ";exang;oldpeak;s': the file looks semicolon-separated (';'); set data.sep=semicolon",
     ),
     Case(
+        "a column name given twice",
+        _csv("twice.csv", lambda lines: [lines[0].replace("chol", "age", 1), *lines[1:]]),
+        "twice.csv: the header names 'age' (columns 1 and 5) more than once (data.raw_path); "
+        "keep one",
+    ),
+    Case(
         "single-class target",
         _csv("one-class.csv", _one_class),
         "one-class.csv: target column 'target' has one class only (1): a classifier needs "

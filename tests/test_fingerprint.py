@@ -25,6 +25,11 @@ def test_each_stage_covers_what_it_imports_and_nothing_else():
     assert "tabflow.metrics" in modules("train") and "tabflow.metrics" not in modules("preprocess")
     assert "tabflow.data" in modules("preprocess") & modules("train") & modules("evaluate")
     assert "tabflow.data" not in modules("leaderboard")
+    # The reading of raw rows travels in every model: its edit refits them; the served
+    # wrapper is logged with each model by evaluate.
+    assert "tabflow_rows" in modules("train") & modules("evaluate") & modules("predict")
+    assert "tabflow_rows.served" in modules("evaluate")
+    assert "tabflow_rows.served" not in modules("train") | modules("predict")
     for stage in ("preprocess", "train", "evaluate", "leaderboard"):
         # The main process's modules: what happens around the jobs, not in them.
         for outside in ("tabflow.notify", "tabflow.hooks", "tabflow.plan", "tabflow.config"):

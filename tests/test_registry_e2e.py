@@ -1,15 +1,19 @@
-"""End to end: the registry's champion gate, batch prediction, serving, and the report's
-front page in a real browser. Each test works on its own copy of a cold run's state."""
+"""End to end: the registry's champion gate, the four ways of scoring raw rows (tabflow
+predict, snakemake predict, mlflow.pyfunc, mlflow models serve), bad rows, and the
+report's front page in a real browser. Each test works on its own copy of a cold run."""
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import shutil
 import sqlite3
 import subprocess
 import time
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -55,11 +59,17 @@ def test_the_champion_moves_only_when_beaten_on_the_same_rows(forked):
     first = project.read_json("results/registry.json")
     assert first["new"]["version"] == 1 and first["promoted"] and first["alias"] == "champion"
     assert first["reason"] == "the first version"
+    assert first["problem"] == "binary: target = 1, 13 features (data/raw/heart.csv)"
     commit = project.run("git", "rev-parse", "HEAD").stdout.strip()
     v1 = _versions(project)[1]
     assert v1["aliases"] == "champion" and v1["git_commit"] == commit
     assert v1["model"] == first["new"]["model"] and v1["run_id"] == first["new"]["run_id"]
-    assert v1["data_md5"] == DEMO_MD5
+    assert v1["data_md5"] == DEMO_MD5 and v1["tabflow.problem"]
+
+    # The same run registered again: no new version.
+    again = project.snakemake("-j", "3", "--forcerun", "register")
+    assert "already registered" in project.read_json("results/registry.json")["reason"]
+    assert "no new version" in again.stdout and list(_versions(project)) == [1]
 
     # A worse best model: registered, but challenger; the champion stays.
     edit_file(project.path / "configs/model/lr.yaml", "C: 1.0", "C: 0.01")
@@ -68,6 +78,7 @@ def test_the_champion_moves_only_when_beaten_on_the_same_rows(forked):
     assert second["new"]["version"] == 2 and second["alias"] == "challenger"
     assert not second["promoted"] and not second["champion"]["cv_recomputed"]
     assert second["new"]["cv"] < second["champion"]["cv"]
+    assert second["reason"].endswith(": not better")
     assert second["champion"]["test"] is not None and second["new"]["test"] is not None
     assert second["text"] in res.stdout, "the decision is in the summary"
     aliases = {v: t["aliases"] for v, t in _versions(project).items()}
@@ -89,134 +100,263 @@ def test_the_champion_moves_only_when_beaten_on_the_same_rows(forked):
     assert tags["registry.version"] == str(decision["new"]["version"])
 
 
-def _rows(project: Project, n: int = 12) -> pd.DataFrame:
-    test = pd.read_parquet(project.path / "results/data/test.parquet").drop(columns=["target"])
-    return test.head(n).reset_index(drop=True)
+def raw_rows(project: Project, path: Path, n: int = 40) -> Path:
+    """Rows as a user holds them: sampled from the demo CSV with its target, an ID column
+    and a column the model does not use; the missing-value codes (ca=4, thal=0), pandas'
+    markers (NA, n/a), an empty field, a chest-pain code never seen in training, and an
+    int where training saw floats (oldpeak)."""
+    lines = (project.path / "data/raw/heart.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [line.split(",") for line in random.Random(0).sample(lines[1:], n)]
+    col = header.index
+    edits = [
+        (0, "ca", "4"),
+        (1, "thal", "0"),
+        (2, "chol", "NA"),
+        (3, "trestbps", "n/a"),
+        (4, "thalach", ""),
+        (5, "cp", "9"),
+        (6, "oldpeak", "2"),
+    ]
+    for row, name, value in edits:
+        rows[row][col(name)] = value
+    text = [",".join(["pid", *header, "notes"])]
+    text += [",".join([f"P{i}", *row, "x"]) for i, row in enumerate(rows)]
+    path.write_text("\n".join(text) + "\n")
+    return path
 
 
 def _predict(project: Project, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     return project.run("tabflow", "predict", *args, check=check)
 
 
-def test_batch_prediction_scores_new_rows_like_the_champion(forked, tmp_path):
-    project = forked
-    rows = _rows(project)
-    rows.insert(0, "pid", [f"P{i}" for i in range(len(rows))])
-    rows["notes"] = "x"  # a column the model does not use
-    rows.loc[2, "cp"] = 9  # a chest-pain code never seen in training
-    new = tmp_path / "new.csv"
-    rows.to_csv(new, index=False)
-    out = tmp_path / "scored.csv"
-    res = _predict(project, "--set", "data.id_col=pid", str(new), str(out))
-    assert "columns the model does not use, dropped: notes" in res.stderr
-    assert "'cp' has values never seen in training: 9" in res.stderr
-    scored = pd.read_csv(out)
-    assert list(scored.columns) == ["pid", "probability", "label", "class"]
-    assert scored["pid"].tolist() == rows["pid"].tolist(), "every row, in order"
-    champion = project.read_json("results/registry.json")["new"]["model"]
-    from tabflow.models import load_model
-
-    model = load_model(project.path / f"results/models/{champion}.skops")
-    features = rows.drop(columns=["pid", "notes"])
-    np.testing.assert_allclose(scored["probability"], model.predict_proba(features)[:, 1])
-    drift = pd.read_csv(tmp_path / "scored.drift.csv")
-    assert set(drift["feature"]) == set(features.columns)
-    assert {"psi", "drifted"} <= set(drift.columns)
-
-    # The same as a rule of the workflow.
-    res = project.snakemake("-j", "3", "predict", "--config", f"predict_input={new}")
-    rule_out = pd.read_csv(project.path / "results/predictions/new/new.csv")
-    np.testing.assert_allclose(rule_out["probability"], scored["probability"])
-
-
-def test_bad_prediction_input_is_one_line_and_writes_nothing(forked, tmp_path):
-    project = forked
-    rows = _rows(project)
-    out = tmp_path / "out.csv"
-    cases = []
-    missing = tmp_path / "missing.csv"
-    rows.drop(columns=["chol", "thal"]).to_csv(missing, index=False)
-    cases.append(((str(missing), str(out)), "missing feature column(s) chol, thal"))
-    typo = tmp_path / "typo.csv"
-    bad = rows.astype({"age": object})
-    bad.loc[4, "age"] = "sixty"
-    bad.to_csv(typo, index=False)
-    cases.append(((str(typo), str(out)), "column 'age' takes numbers, but line 6 has 'sixty'"))
-    empty = tmp_path / "empty.csv"
-    empty.write_text("")
-    cases.append(((str(empty), str(out)), "empty.csv is empty (the rows to predict)"))
-    unknown = "0" * 32
-    cases.append(((unknown, str(missing), str(out)), f"run {unknown} not found"))
-    for args, message in cases:
-        res = _predict(project, *args, check=False)
-        lines = res.stderr.strip().splitlines()
-        assert res.returncode == 1, res.stderr
-        assert lines[-1].startswith("error: ") and message in lines[-1], (message, res.stderr)
-        assert "Traceback" not in res.stderr
-        assert not out.exists() and not (tmp_path / "out.drift.csv").exists()
-    # No registered model yet: a store where nothing was trained.
-    fresh = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"}
-    res = project.run("tabflow", "predict", str(missing), str(out), check=False, env=fresh)
-    assert res.returncode == 1
-    assert "no model 'heart_disease_classifier' with alias 'champion' in the registry yet" in (
-        res.stderr
-    )
-
-
-def test_the_served_champion_answers_like_batch_prediction_with_pickle_off(forked, tmp_path):
-    project = forked
-    rows = _rows(project, 8)
-    new = tmp_path / "new.csv"
-    rows.to_csv(new, index=False)
-    _predict(project, str(new), str(tmp_path / "batch.csv"))
-    port = free_port()
+def _serve(project: Project, log: Path, port: int) -> subprocess.Popen:
     env = {
         **project.env,
         "MLFLOW_TRACKING_URI": project.tracking_uri(),
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
     }
+    cmd = ["mlflow", "models", "serve", "-m", f"models:/{NAME}@champion"]
+    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
     server = subprocess.Popen(
-        [
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            f"models:/{NAME}@champion",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
+        cmd,
         cwd=project.path,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "serve.log", "w"),
+        stderr=log.open("w"),
         start_new_session=True,
     )
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
+                return server
+        except OSError:
+            assert server.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.5)
+
+
+def _post(port: int, body: str, kind: str = "application/json") -> tuple[int, str]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=body.encode(),
+        headers={"Content-Type": kind},
+    )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
-                assert time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.5)
-        body = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split"))})
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            data=body.encode(),
-            headers={"Content-Type": "application/json"},
-        )
         with urllib.request.urlopen(request, timeout=30) as resp:
-            served = [p["probability"] for p in json.load(resp)["predictions"]]
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def _split(frame: pd.DataFrame) -> str:
+    return json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split"))})
+
+
+ANSWER = ["probability", "label", "class", "unseen"]
+
+
+def test_every_way_in_scores_raw_rows_the_same(forked, tmp_path, monkeypatch):
+    """The same raw rows through tabflow predict, snakemake predict, mlflow.pyfunc and
+    mlflow models serve (JSON and CSV): the same numbers, as floats. Bad rows get the
+    client one line and no trace; a new config after training changes nothing; a moved
+    alias reruns snakemake predict."""
+    import mlflow
+    import mlflow.pyfunc
+
+    project = forked
+    rows = raw_rows(project, tmp_path / "rows.csv")
+    res = _predict(project, "--set", "predict.id_col=pid", str(rows), str(tmp_path / "b.csv"))
+    assert "columns the model does not use, dropped: notes" in res.stderr
+    assert "'cp' has values never seen in training: 9" in res.stderr
+    batch = pd.read_csv(tmp_path / "b.csv", keep_default_na=False)
+    assert list(batch.columns) == ["pid", *ANSWER, "model"]
+    assert batch["pid"].tolist() == [f"P{i}" for i in range(40)], "every row, in order"
+    assert set(batch["model"]) == {f"models:/{NAME}/1"}
+    assert batch.loc[5, "unseen"] == "cp=9" and (batch["unseen"].drop(index=5) == "").all()
+
+    project.snakemake("-j", "3", "predict", "--config", f"predict_input={rows}")
+    folder = project.path / "results/predictions/new"
+    (workflow_file,) = [p for p in folder.glob("rows-*.csv") if ".drift." not in p.name]
+    assert Path(f"{workflow_file}".replace(".csv", ".drift.csv")).is_file()
+    workflow = pd.read_csv(workflow_file, keep_default_na=False)
+
+    monkeypatch.chdir(project.path)
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    mlflow.set_tracking_uri(project.tracking_uri())
+    plain = pd.read_csv(rows)  # plain pandas, as a notebook would
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(plain)
+
+    port = free_port()
+    server = _serve(project, tmp_path / "serve.log", port)
+    try:
+        status, body = _post(port, _split(plain))
+        assert status == 200, body
+        served = pd.DataFrame(json.loads(body)["predictions"])
+        status, body = _post(port, rows.read_text(), "text/csv")
+        assert status == 200, body
+        served_csv = pd.DataFrame(json.loads(body)["predictions"])
+        bad = plain.astype({"age": object})
+        bad.loc[3, "age"] = "sixty"
+        refused = {
+            "a string in a number column": _post(port, _split(bad)),
+            "a missing column": _post(port, _split(plain.drop(columns=["chol"]))),
+            "no JSON": _post(port, '{"dataframe_split": {'),
+        }
     finally:
         stop(server)
-    batch = pd.read_csv(tmp_path / "batch.csv")["probability"].tolist()
-    assert served == pytest.approx(batch, abs=1e-12)
+    ways = {"snakemake predict": workflow, "pyfunc": pyfunc, "served": served}
+    ways["served as CSV"] = served_csv
+    for way, answer in ways.items():
+        difference = np.abs(answer["probability"].to_numpy() - batch["probability"].to_numpy())
+        assert difference.max() == 0.0, way
+        assert answer["label"].tolist() == batch["label"].tolist(), way
+        assert answer["unseen"].fillna("").tolist() == batch["unseen"].tolist(), way
+    for case, (status, body) in refused.items():
+        assert status == 400, (case, body)
+        assert not re.search(r"stack_trace|Traceback|site-packages|/tmp/|\.py", body), body
+    message = {case: json.loads(body)["message"] for case, (_, body) in refused.items()}
+    assert message["a string in a number column"] == (
+        "column 'age' takes numbers, but row 4 has 'sixty'"
+    )
+    assert message["a missing column"].startswith("missing feature column(s) chol ")
+
+    # A new config after training changes nothing about how the model reads rows.
+    edit_file(project.path / "configs/data.yaml", "ca: [4]", "ca: [3]")
+    edit_file(project.path / "configs/data.yaml", "na_markers: []", "na_markers: ['2']")
+    _predict(project, "--set", "predict.id_col=pid", str(rows), str(tmp_path / "again.csv"))
+    assert (tmp_path / "again.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+    # The champion alias moved by hand (a rollback, a promotion in the MLflow UI):
+    # snakemake predict says why it reruns, and its answers name the model that made them.
+    client = mlflow.MlflowClient()
+    rf = json.loads((project.path / "results/mlflow/rf.json").read_text())
+    version = mlflow.register_model(rf["model_uri"], NAME)
+    client.set_registered_model_alias(NAME, "champion", version.version)
+    args = ("predict", "--config", f"predict_input={rows}")
+    dry = project.snakemake("-n", *args)
+    assert "Params have changed" in dry.stdout and f"models:/{NAME}/2" in dry.stdout
+    project.snakemake("-j", "3", *args)
+    moved = pd.read_csv(workflow_file, keep_default_na=False)
+    assert set(moved["model"]) == {f"models:/{NAME}/2"}
+    assert not np.array_equal(moved["probability"], workflow["probability"])
+
+    # Another file with the same name elsewhere gets an output of its own.
+    elsewhere = tmp_path / "elsewhere" / "rows.csv"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("\n".join(rows.read_text().splitlines()[:11]) + "\n")
+    project.snakemake("-j", "3", "predict", "--config", f"predict_input={elsewhere}")
+    outputs = [p for p in folder.glob("rows-*.csv") if ".drift." not in p.name]
+    assert len(outputs) == 2 and len(pd.read_csv(workflow_file)) == 40, "not written over"
+    inside = project.path / "results/rows.csv"
+    shutil.copy(rows, inside)
+    refused_rule = project.snakemake(
+        "-j", "3", "predict", "--config", "predict_input=results/rows.csv", check=False
+    )
+    assert refused_rule.returncode == 1
+    assert "predict_input=results/rows.csv lies under results/ (paths.results_dir)" in (
+        refused_rule.stderr
+    )
+    assert inside.read_bytes() == rows.read_bytes()
+
+
+def test_bad_prediction_input_is_one_line_and_writes_nothing(forked, tmp_path, monkeypatch, capsys):
+    """`tabflow predict`'s own main(), in this process, for every way to get it wrong: one
+    line, exit 1, nothing written, the input untouched."""
+    from tabflow.cli import main
+
+    project = forked
+    monkeypatch.chdir(project.path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    rows = raw_rows(project, tmp_path / "rows.csv", n=12)
+    frame = pd.read_csv(rows)
+    out = tmp_path / "out.csv"
+
+    def csv(name: str, table: pd.DataFrame | None = None, text: str | None = None) -> str:
+        path = tmp_path / name
+        path.write_text(text if text is not None else table.to_csv(index=False))
+        return str(path)
+
+    typo = frame.astype({"age": object})
+    typo.loc[4, "age"] = "sixty"
+    header = rows.read_text().splitlines()[0]
+    repeated = rows.read_text().replace(header, header.replace(",notes", ",age"), 1)
+    run_id = project.read_json("results/registry.json")["new"]["run_id"]
+    cases = [
+        (
+            [csv("missing.csv", frame.drop(columns=["chol", "thal"])), out],
+            "missing feature column(s) chol, thal that the model needs",
+        ),
+        ([csv("typo.csv", typo), out], "column 'age' takes numbers, but line 6 has 'sixty'"),
+        ([csv("empty.csv", text=""), out], "empty.csv is empty (the rows to predict)"),
+        ([csv("header.csv", frame.head(0)), out], "header.csv has a header but no rows"),
+        (
+            [csv("twice.csv", text=repeated), out],
+            "the header names 'age' (columns 2 and 16) more than once",
+        ),
+        (["0" * 32, str(rows), out], f"run {'0' * 32} not found"),
+        ([str(rows), str(rows)], "is the input: tabflow predict never writes over its input"),
+        ([csv("x.drift.csv", frame), tmp_path / "x.csv"], "x.drift.csv, which is the input"),
+        ([str(rows), tmp_path], "is a folder: give a file name"),
+        (
+            ["--set", "predict.id_col=patient_id", str(rows), out],
+            "predict.id_col='patient_id' is not a column",
+        ),
+        (
+            ["--set", "data.na_markers=[x]", str(rows), out],
+            "the model reads rows as it was trained to",
+        ),
+        (
+            ["Champion", str(rows), out],
+            f"registered model '{NAME}' has no alias 'Champion'; "
+            "its aliases: champion (v1); did you mean 'champion'?",
+        ),
+        (["results/models/lr.skops", str(rows), out], "is a file, not a model"),
+        (
+            ["models:/nosuchmodel@champion", str(rows), out],
+            f"no registered model 'nosuchmodel' in sqlite:///mlflow.db; registered models: {NAME}",
+        ),
+    ]
+    before = rows.read_bytes()
+    for args, message in cases:
+        code = main(["predict", *map(str, args)])
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert code == 1, (message, err)
+        assert lines[-1].startswith("error: ") and message in lines[-1], (message, err)
+        assert "Traceback" not in err
+        assert not out.exists() and not (tmp_path / "out.drift.csv").exists(), message
+        assert not (tmp_path / "x.csv").exists() and rows.read_bytes() == before
+    # A run id in capitals is still the run.
+    assert main(["predict", run_id.upper(), str(rows), str(out)]) == 0
+    best = project.read_json("results/registry.json")["new"]["model"]
+    logged = project.read_json(f"results/mlflow/{best}.json")["model_uri"]
+    assert set(pd.read_csv(out)["model"]) == {logged}
+    # No registered model yet: a store where nothing was trained.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert main(["predict", str(rows), str(tmp_path / "none.csv")]) == 1
+    assert f"no registered model '{NAME}' in sqlite:///" in capsys.readouterr().err
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -8,9 +8,9 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from tabflow_rows import RawReader, RowError, answer
 
 from tabflow.data import read_table
+from tabflow_rows import RawReader, RowError, answer
 
 from .conftest import DEMO_CSV, reading_for
 
@@ -78,8 +78,8 @@ def test_json_rows_of_any_types_read_the_same():
     frame = pd.read_csv(io.StringIO(_raw_rows()))
     reader = _reader(frame, na_markers=["?"])
     # As JSON arrives: every value a string, or ints and floats mixed, None for missing.
-    as_text = frame.astype(object).where(frame.notna(), None).map(
-        lambda v: None if v is None else str(v)
+    as_text = (
+        frame.astype(object).where(frame.notna(), None).map(lambda v: None if v is None else str(v))
     )
     mixed = frame.astype(object)
     mixed.loc[0, "age"] = int(mixed.loc[0, "age"])
@@ -149,6 +149,7 @@ def test_the_served_model_tells_the_client_one_line(monkeypatch):
     import json
 
     from mlflow.exceptions import MlflowException
+
     from tabflow_rows import served
 
     frame = pd.read_csv(DEMO_CSV).drop_duplicates().head(120)

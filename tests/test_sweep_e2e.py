@@ -22,6 +22,7 @@ space:
     model.params.max_depth: choice(2, null)
   lr:
     model.params.C: choice(0.1, 1, 10)
+    model.params.penalty: choice(l1, l2)
 """
 SWEEP = ("--config", "sweep=tiny", "sweep_shards=2")
 
@@ -62,7 +63,15 @@ def _runs(project: Project, role: str) -> list[tuple[str, str, dict]]:
 
 
 def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
+    """Also: lr's penalty l1 meets its lbfgs solver in half the grid: those trials fail,
+    are recorded, and the rest go on. `-j 2` and `--cores 2` mean the same plan."""
     project = swept
+    plans = []
+    for cores in (("-j", "2"), ("--cores", "2")):
+        res = project.snakemake(*cores, "-n", "--config", "sweep=tiny")
+        plans.append(sorted(sorted(b.items()) for b in job_blocks(res.stdout + res.stderr)))
+    assert plans[0] == plans[1]
+    assert sum(dict(b)["rule"] == "sweep_shard" for b in plans[0]) == 2, "one shard per model"
     dry = project.snakemake("-j", "3", "-n", *SWEEP)
     blocks = job_blocks(dry.stdout + dry.stderr)
     searching = [b for b in blocks if b["rule"] in ("sweep_shard", "sweep_select")]
@@ -72,10 +81,18 @@ def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
     tuned = {("train", "rf-tiny"), ("evaluate", "rf-tiny"), ("train", "lr-tiny")}
     assert tuned <= parse_jobs(dry.stdout + dry.stderr)
 
-    project.snakemake("-j", "3", *SWEEP)
-    for model, n in (("rf", 4), ("lr", 3)):
+    res = project.snakemake("-j", "2", *SWEEP)
+    assert "Provided cores: 2" in res.stdout + res.stderr
+    for model, n in (("rf", 4), ("lr", 6)):
         trials = pd.read_csv(project.path / f"results/sweeps/tiny/{model}/trials.csv")
         assert len(trials) == n and trials["selected"].sum() == 1
+        failed = trials[trials["error"].notna()]
+        if model == "lr":
+            assert sorted(failed["param.penalty"]) == ["l1"] * 3
+            assert failed["error"].str.startswith("ValueError: Solver lbfgs supports").all()
+            assert failed["cv_roc_auc_mean"].isna().all()
+        else:
+            assert failed.empty
         best = json.loads((project.path / f"results/sweeps/tiny/{model}/best.json").read_text())
         top = trials.sort_values(
             ["cv_roc_auc_mean", "cv_roc_auc_std", "trial"], ascending=[False, True, True]
@@ -88,7 +105,7 @@ def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
     assert {"rf-tiny", "lr-tiny", "rf", "lr", "gb"} == set(board["model"])
     row = board.set_index("model").loc["rf-tiny"]
     assert 0 < row["roc_auc"] and 0 < row["cv_roc_auc_mean"], "test and CV side by side"
-    assert _shard_counts(project) == (7, 0)
+    assert _shard_counts(project) == (10, 0)
 
     # MLflow: a sweep run per model under the workflow run, a child per trial, one
     # selected; the tuned model's run logs the selected parameters (and is the one model).
@@ -97,8 +114,16 @@ def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
     trials = _runs(project, "trial")
     for run_id, _, tags in sweeps:
         children = [t for _, parent, t in trials if parent == run_id]
-        assert len(children) == {"rf": 4, "lr": 3}[tags["tabflow.sweep_model"]]
+        assert len(children) == {"rf": 4, "lr": 6}[tags["tabflow.sweep_model"]]
         assert [t["tabflow.selected"] for t in children].count("true") == 1
+        errors = [t["tabflow.error"] for t in children if "tabflow.error" in t]
+        assert len(errors) == {"rf": 0, "lr": 3}[tags["tabflow.sweep_model"]]
+    with sqlite3.connect(project.path / "mlflow.db") as conn:
+        failed_runs = conn.execute(
+            "SELECT count(*) FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+            "AND t.key = 'tabflow.error' WHERE r.status = 'FAILED'"
+        ).fetchone()[0]
+    assert failed_runs == 3
     with sqlite3.connect(project.path / "mlflow.db") as conn:
         logged = dict(
             conn.execute(
@@ -146,3 +171,21 @@ def test_tpe_shards_share_one_study_through_a_cluster_executor(forked):
     assert len(pd.read_csv(project.path / "results/sweeps/tpe6/lr/trials.csv")) == 6
     fitted, _ = _shard_counts(project)
     assert fitted == 2
+
+
+def test_a_sweep_whose_every_trial_fails_says_so_in_one_line(forked):
+    project = forked
+    (project.path / "configs/sweep/l1.yaml").write_text(
+        "strategy: grid\nspace:\n  lr:\n    model.params.penalty: choice(l1)\n"
+        "    model.params.C: choice(0.1, 1)\n"
+    )
+    res = project.snakemake("-j", "3", "--config", "sweep=l1", "models=[lr]", check=False)
+    assert res.returncode != 0
+    log = (project.path / "results/logs/sweep_select/l1-lr.log").read_text()
+    (line,) = [line for line in log.splitlines() if "ERROR" in line]
+    assert line.endswith(
+        "sweep l1 of lr: every one of the 2 trials failed; the first, trial 0 "
+        "{'C': 0.1, 'penalty': 'l1'}: ValueError: Solver lbfgs supports only 'l2' or None "
+        "penalties, got l1 penalty.; change the sweep's space"
+    ), line
+    assert "Traceback" not in log

@@ -83,6 +83,11 @@ def workflow_runs(project: Project):
     return [r for r in runs if r.data.tags.get("tabflow.role") == "workflow"]
 
 
+# The two tests that use the module's `mlflow server` run on one xdist worker: one server.
+REST = pytest.mark.xdist_group("rest-server")
+
+
+@REST
 def test_dvc_pull_restores_the_demo_data_with_a_safe_cache(project, clones, mlflow_server):
     assert not clones.data_in_git, "data/ must come from DVC, not from git"
     data = project.path / "data" / "raw" / "heart.csv"
@@ -244,7 +249,9 @@ def test_logged_model_predicts_exactly_like_the_file_with_pickle_off(project, mo
         uri = project.read_json(f"results/mlflow/{model}.json")["model_uri"]
         logged = mlflow.pyfunc.load_model(uri).predict(test)
         on_disk = load_model(project.path / f"results/models/{model}.skops")
-        np.testing.assert_array_equal(np.asarray(logged), on_disk.predict_proba(test)[:, 1])
+        assert list(logged.columns) == ["probability", "label", "class", "unseen"]
+        np.testing.assert_array_equal(logged["probability"], on_disk.predict_proba(test)[:, 1])
+        np.testing.assert_array_equal(logged["label"], on_disk.predict(test))
 
 
 @pytest.fixture(scope="module")
@@ -261,6 +268,7 @@ def mlflow_server(project):
     stop(server)
 
 
+@REST
 def test_mlflow_server_serves_the_runs_over_rest(project, mlflow_server):
     server, base = mlflow_server
     wait_until_up(server, base)
@@ -295,7 +303,8 @@ def report_parts(html: str) -> tuple[dict, dict]:
     return embedded("results"), embedded("categories")
 
 
-def test_report_shows_leaderboard_and_every_figure_of_every_model(project):
+def test_report_shows_leaderboard_and_every_figure_of_every_model(forked):
+    project = forked
     project.snakemake("--report", "report.html")
     html = (project.path / "report.html").read_text()
     results, categories = report_parts(html)
@@ -330,7 +339,7 @@ def test_a_config_key_reruns_the_rules_that_declare_it(forked):
         ("configs/data.yaml", "positive_name: no disease", "positive_name: healthy", EVERYTHING),
         ("configs/training.yaml", "test_size: 0.2", "test_size: 0.25", EVERYTHING),
         ("configs/config.yaml", "calibration_bins: 5", "calibration_bins: 4", EVALUATE_ON),
-        ("configs/config.yaml", "experiment_name: heart", "experiment_name: my_heart", EVALUATE_ON),
+        ("configs/config.yaml", "experiment_name: null", "experiment_name: mine", EVALUATE_ON),
         ("configs/config.yaml", "urls: []", "urls: ['json://127.0.0.1:9/x']", set()),
     ]:
         original = edit_file(forked.path / rel, old, new)
@@ -348,6 +357,7 @@ CODE_EDITS = [
     (("src/tabflow/leaderboard.py",), FINAL),
     (("src/tabflow/metrics.py",), EVERYTHING - {("preprocess", None)}),
     (("src/tabflow/data.py",), EVERYTHING),
+    (("src/tabflow_rows/__init__.py",), EVERYTHING),
     (
         (
             "src/tabflow/notify.py",
@@ -604,21 +614,24 @@ def test_seeds_multiply_the_models_in_one_job_per_model(forked):
 
 
 def own_csv(path: Path, n: int = 330) -> Path:
-    """A made-up table unlike the demo: an ID, '?' for missing, strings, a 0-2 grade."""
+    """A made-up table unlike the demo: an ID, '?' for missing, strings, an inf, a column
+    named like one of the demo's (ca, whose 4 is a value here), a 0-2 grade."""
     rng = np.random.RandomState(0)
     age = rng.randint(20, 80, n)
     colour = rng.choice(["red", "green", "blue"], n)
     score = rng.normal(0, 1, n).round(3)
+    ca = rng.randint(0, 5, n)
     risk = 0.04 * (age - 50) + 0.8 * score + (colour == "red") + rng.normal(0, 1, n)
     grade = np.digitize(risk, [-0.3, 0.9])  # 0, 1, 2: positive when > 0
     rows = [
-        f"P{i:04d},{a},{c},{s},{g}"
-        for i, (a, c, s, g) in enumerate(zip(age, colour, score, grade, strict=True))
+        f"P{i:04d},{a},{c},{s},{k},{g}"
+        for i, (a, c, s, k, g) in enumerate(zip(age, colour, score, ca, grade, strict=True))
     ]
     rows = [r.replace(f",{age[i]},", ",?,", 1) if i % 17 == 0 else r for i, r in enumerate(rows)]
     rows = [r.replace(",red,", ",?,", 1) if i % 23 == 0 else r for i, r in enumerate(rows)]
+    rows[5] = rows[5].replace(f",{score[5]},", ",inf,", 1)
     rows += [f"P9{i:03d}," + rows[i].split(",", 1)[1] for i in range(20)]  # 20 copies, new IDs
-    path.write_text("pid,age,colour,score,grade\n" + "\n".join(rows) + "\n")
+    path.write_text("pid,age,colour,score,ca,grade\n" + "\n".join(rows) + "\n")
     return path
 
 
@@ -628,11 +641,33 @@ OWN_CSV_OVERRIDES = (
 )
 
 
-def test_own_csv_on_a_subset_of_models_with_overrides_reaching_every_job(forked, tmp_path):
-    """Bring your own CSV, with `--config models=[lr,rf]` and overrides for every job."""
+def _registry(project: Project) -> dict[str, dict[int, str]]:
+    """{registered model: {version: its aliases}}, read with sqlite3."""
+    import sqlite3
+
+    with sqlite3.connect(project.path / "mlflow.db") as conn:
+        out: dict[str, dict[int, str]] = {}
+        for name, version in conn.execute("SELECT name, version FROM model_versions"):
+            out.setdefault(name, {})[int(version)] = ""
+        for name, alias, version in conn.execute(
+            "SELECT name, alias, version FROM registered_model_aliases ORDER BY alias"
+        ):
+            out[name][int(version)] = ",".join(filter(None, [out[name][int(version)], alias]))
+    return out
+
+
+def test_own_csv_is_a_problem_of_its_own_with_overrides_reaching_every_job(forked, tmp_path):
+    """Bring your own CSV, with `--config models=[lr,rf]` and overrides for every job: it
+    is read with neutral column settings (its `ca` is not the demo's), its ID column lets
+    deduplication see 20 copies, and its runs and model take names of their own, leaving
+    the demo's experiment and registered model alone. Then the demo again, --forceall:
+    the same config, data and code, so the registry adds no version."""
     project = forked
     csv = own_csv(tmp_path / "own.csv")
     overrides = f"overrides=data.raw_path={csv} {OWN_CSV_OVERRIDES}"
+    demo_registry = _registry(project)
+    assert demo_registry == {"heart_disease_classifier": {1: "champion"}}
+    demo_runs = len(mlflow_runs(project)[1])
     gb_before = (project.path / "results/metrics/gb.json").stat().st_mtime_ns
     res = project.snakemake("-j", "3", "--config", "models=[lr,rf]", overrides)
     assert parse_jobs(res.stdout + res.stderr) == {("preprocess", None)} | FINAL | {
@@ -641,20 +676,31 @@ def test_own_csv_on_a_subset_of_models_with_overrides_reaching_every_job(forked,
     summary = project.read_json("results/data/summary.json")
     assert summary["n_rows_raw"] == 350 and summary["n_duplicates_dropped"] == 20
     assert summary["n_test"] == 99  # ceil(0.3 * 330)
-    assert summary["categorical_cols"] == ["colour"]
-    assert summary["numeric_cols"] == ["age", "score"], "pid dropped, '?' read as missing"
+    assert summary["categorical_cols"] == ["colour"], "ca: not the demo's categorical column"
+    assert summary["numeric_cols"] == ["age", "score", "ca"], "pid dropped, '?' read as missing"
     table = pd.read_csv(csv, na_values=["?"]).drop(columns="pid").drop_duplicates()
+    table = table.replace([np.inf, -np.inf], np.nan)  # inf is missing, ca=4 a value
     assert summary["n_missing"] == {k: int(v) for k, v in table.isna().sum().items() if v}
     assert summary["validation"]["possible_leaks"] == {}
+    log = (project.path / "results/logs/preprocess/preprocess.log").read_text()
+    assert "were written for data/raw/heart.csv (data.columns_for), not applied" in log
+    assert "data.categorical_cols applied to: none; data.na_values applied to: none" in log
+    assert "infinite values read as missing: score (1 rows)" in log
+    train = pd.read_parquet(project.path / "results/data/train.parquet")
+    test = pd.read_parquet(project.path / "results/data/test.parquet")
+    assert "pid" not in train.columns
+    assert train.merge(test, how="inner").empty, "no test row is also a training row"
     assert (project.path / "results/metrics/gb.json").stat().st_mtime_ns == gb_before
     # The saved model takes raw rows: strings, missing values, an unseen category.
     lr = load_model(project.path / "results/models/lr.skops")
     raw = pd.DataFrame(
         {"age": [40, np.nan, 70], "colour": ["red", np.nan, "pink"], "score": [0, 1, -1]}
     )
-    assert lr.predict_proba(raw).shape == (3, 2)
-    _, runs = mlflow_runs(project)
-    newest = {r.data.tags["model"]: r for r in runs[-2:]}
+    assert lr.predict_proba(raw.assign(ca=[0, 4, 2])).shape == (3, 2)
+    client, runs = mlflow_runs(project)
+    assert len(runs) == demo_runs, "nothing of another problem in the demo's experiment"
+    own = client.get_experiment_by_name("own_grade_classification")
+    newest = {r.data.tags["model"]: r for r in client.search_runs([own.experiment_id])}
     assert sorted(newest) == ["lr", "rf"]
     for run in newest.values():
         assert run.data.params["data.raw_path"] == str(csv)
@@ -663,11 +709,24 @@ def test_own_csv_on_a_subset_of_models_with_overrides_reaching_every_job(forked,
         assert run.data.params["model.params.random_state"] == "7"
         assert run.data.metrics["n_test"] == 99
         assert 0.6 <= run.data.metrics["roc_auc"] <= 0.95
+    decision = project.read_json("results/registry.json")
+    assert decision["registered_model"] == "own_grade_classifier"
+    assert decision["reason"] == "the first version"
+    assert _registry(project) == {**demo_registry, "own_grade_classifier": {1: "champion"}}
     assert project.planned_jobs("--config", "models=[lr,rf]", overrides) == set()
 
+    # The demo again, every job forced: nothing new to register.
+    res = project.snakemake("-j", "3", "--forceall")
+    decision = project.read_json("results/registry.json")
+    assert decision["registered_model"] == "heart_disease_classifier"
+    assert not decision["registered"] and decision["alias"] == "champion"
+    assert "no new version" in decision["text"] and decision["text"] in res.stdout
+    assert _registry(project) == {**demo_registry, "own_grade_classifier": {1: "champion"}}
 
-def test_bad_config_leaves_the_results_of_the_last_run_alone(project):
+
+def test_bad_config_leaves_the_results_of_the_last_run_alone(forked):
     """Every bad input has its own case in test_bad_input_e2e; here: nothing is lost."""
+    project = forked
     before = project.results_mtimes()
     res = project.snakemake("-j", "3", "--config", "overrides=training.test_size=1.5", check=False)
     assert res.returncode != 0
@@ -700,50 +759,6 @@ def test_failed_job_notifies_the_rule_and_its_log_tail(forked, receiver):
     assert all(r.info.status == "FAILED" for r in workflow_runs(project)[parents_before:])
     assert not (project.path / "results/.mlflow-parent.json").exists()
     assert all(status != "RUNNING" for _, status in mlflow_rows_of(project))
-
-
-def test_an_id_column_named_by_the_user_lets_deduplication_see_the_duplicates(forked):
-    """The demo CSV with a `pid` column (P0, P1, ...): without data.id_col the run stops
-    (test_bad_input_e2e); with it, the 723 duplicates are found and none crosses the split."""
-    project = forked
-    demo = (project.path / "data/raw/heart.csv").read_text().splitlines()
-    csv = project.path.parent / "with-ids.csv"
-    rows = [f"P{i},{row}" for i, row in enumerate(demo[1:])]
-    csv.write_text("\n".join([f"pid,{demo[0]}", *rows]) + "\n")
-    overrides = f"overrides=data.raw_path={csv} data.id_col=pid data.columns_for={csv}"
-    project.snakemake("-j", "3", "--config", "models=[gb]", overrides)
-    summary = project.read_json("results/data/summary.json")
-    assert summary["n_rows_raw"] == 1025 and summary["n_duplicates_dropped"] == 723
-    train = pd.read_parquet(project.path / "results/data/train.parquet")
-    test = pd.read_parquet(project.path / "results/data/test.parquet")
-    assert "pid" not in train.columns
-    assert train.merge(test, how="inner").empty, "no test row is also a training row"
-    assert project.read_json("results/metrics/gb.json")["roc_auc"] < 0.95
-
-
-def test_another_csv_starts_from_neutral_column_settings(forked):
-    """Columns named like the demo's (slope, ca) do not inherit its categorical_cols and
-    na_values; inf is read as missing; each setting's columns are logged."""
-    project = forked
-    rng = np.random.RandomState(3)
-    n = 300
-    slope = rng.normal(0, 1, n).round(3)
-    ca = rng.randint(0, 5, n)  # 4 is a value here, not a missing code
-    y = (slope + 0.3 * ca + rng.normal(0, 1, n) > 0.6).astype(int)
-    rows = [f"{s},{c},{t}" for s, c, t in zip(slope, ca, y, strict=True)]
-    rows[7] = "inf," + rows[7].split(",", 1)[1]
-    csv = project.path.parent / "other.csv"
-    csv.write_text("slope,ca,outcome\n" + "\n".join(rows) + "\n")
-    overrides = f"overrides=data.raw_path={csv} data.target_col=outcome"
-    project.snakemake("-j", "3", "--config", "models=[lr]", overrides)
-    summary = project.read_json("results/data/summary.json")
-    assert summary["numeric_cols"] == ["slope", "ca"] and summary["categorical_cols"] == []
-    assert summary["n_missing"] == {"slope": 1}, "inf is missing; ca=4 is a value"
-    log = (project.path / "results/logs/preprocess/preprocess.log").read_text()
-    assert "were written for data/raw/heart.csv (data.columns_for), not applied" in log
-    assert "data.categorical_cols applied to: none; data.na_values applied to: none" in log
-    assert "infinite values read as missing: slope (1 rows)" in log
-    assert project.read_json("results/metrics/lr.json")["roc_auc"] > 0.75
 
 
 def test_long_jobs_log_each_fold_and_each_feature(project):

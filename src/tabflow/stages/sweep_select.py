@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from tabflow.errors import DataError
 from tabflow.io import read_json, write_json, write_with
 from tabflow.paths import Paths
 from tabflow.stages import Job
@@ -26,12 +27,15 @@ def gather(paths: Paths, spec: dict[str, Any], model: str) -> list[dict[str, Any
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from tabflow.stages.sweep_shard import row
+    from tabflow.stages.sweep_shard import DONE, row
 
     storage = JournalStorage(JournalFileBackend(paths.optuna_journal(spec["name"], model)))
     study = optuna.load_study(study_name=shards[0]["study"], storage=storage)
-    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return [row(t.number, t.params, t.user_attrs["result"]) for t in done]
+    states = tuple(getattr(optuna.trial.TrialState, state) for state in DONE)
+    done = study.get_trials(deepcopy=False, states=states)
+    return [
+        row(t.number, t.params, t.user_attrs["result"]) for t in done if "result" in t.user_attrs
+    ]
 
 
 def _flat(row: dict[str, Any], selected: bool) -> dict[str, Any]:
@@ -79,12 +83,20 @@ def draw_sweep(rows: list[dict], best: dict, metric: str, model: str, path: Any)
     _save(fig, path)
 
 
-def select(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
-    """The best trial by CV mean of `metric` (ties: the smaller std, then the first)."""
+def select(rows: list[dict[str, Any]], metric: str, label: str = "") -> dict[str, Any]:
+    """The best trial by CV mean of `metric` (ties: the smaller std, then the first) of
+    those that did not fail; if every trial failed, one line with the first error."""
     from tabflow.metrics import better_first, cv_key
 
     mean, std = cv_key(metric, "mean"), cv_key(metric, "std")
-    return min(rows, key=lambda r: (better_first(metric, r[mean]), r[std], r["trial"]))
+    scored = [r for r in rows if not r.get("error")]
+    if not scored:
+        first = min(rows, key=lambda r: r["trial"])
+        raise DataError(
+            f"{label}every one of the {len(rows)} trials failed; the first, trial "
+            f"{first['trial']} {first['params']}: {first['error']}; change the sweep's space"
+        )
+    return min(scored, key=lambda r: (better_first(metric, r[mean]), r[std], r["trial"]))
 
 
 def run(job: Job) -> dict[str, Any]:
@@ -97,7 +109,17 @@ def run(job: Job) -> dict[str, Any]:
     paths = Paths.from_config(cfg)
     metric = str(cfg.evaluation.primary_metric)
     rows = gather(paths, spec, model)
-    best = select(rows, metric)
+    best = select(rows, metric, f"sweep {spec['name']} of {model}: ")
+    failed = [r for r in rows if r.get("error")]
+    if failed:
+        log.warning(
+            "%s: %d of %d trials failed (trials.csv names why), e.g. trial %d: %s",
+            model,
+            len(failed),
+            len(rows),
+            failed[0]["trial"],
+            failed[0]["error"],
+        )
     log.info(
         "%s: %d trials, best by CV %s: trial %d %s (%.4f ± %.4f)",
         model,
@@ -111,7 +133,8 @@ def run(job: Job) -> dict[str, Any]:
     table = pd.DataFrame([_flat(r, r is best) for r in rows], dtype=object)  # ints stay ints
     name = spec["name"]
     write_with(paths.sweep_trials(name, model), lambda p: table.to_csv(p, index=False))
-    write_with(paths.sweep_plot(name, model), lambda p: draw_sweep(rows, best, metric, model, p))
+    scored = [r for r in rows if not r.get("error")]
+    write_with(paths.sweep_plot(name, model), lambda p: draw_sweep(scored, best, metric, model, p))
     chosen = {
         "sweep": name,
         "strategy": spec["strategy"],

@@ -9,6 +9,7 @@ trial already scored by any earlier shard or sweep is read back, not fitted agai
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,10 @@ class Trials:
         self.fitted = self.cached = 0
 
     def score(self, params: dict[str, Any]) -> dict[str, Any]:
-        """{"cv": {metric: {mean, std}}, "fit_seconds": s, "cached": bool} of one trial."""
+        """{"cv": {metric: {mean, std}}, "fit_seconds": s, "cached": bool} of one trial;
+        a combination the estimator refuses when it is fitted (say, penalty l1 with the
+        lbfgs solver) is a failed trial: {"cv": None, "error": its one line}, cached too
+        (the same trial fails the same way)."""
         from tabflow import metrics
         from tabflow.models import build_pipeline
         from tabflow.sweep import trial_key
@@ -64,32 +68,47 @@ class Trials:
         model_cfg = {**self.base["model"], "params": {**self.base["model"]["params"], **params}}
         pipeline = build_pipeline(model_cfg, self.reading, n_jobs=self.threads)
         start = time.perf_counter()
-        cv = metrics.cross_validate(
-            pipeline,
-            self.X,
-            self.y,
-            self.base["folds"],
-            self.base["seed"],
-            n_jobs=self.threads,
-            primary=self.primary,
-            log_folds=False,
-        )
+        try:
+            cv = metrics.cross_validate(
+                pipeline,
+                self.X,
+                self.y,
+                self.base["folds"],
+                self.base["seed"],
+                n_jobs=self.threads,
+                primary=self.primary,
+                log_folds=False,
+            )
+            error = ""
+        except Exception as err:  # the estimator refused these params at fit
+            cv, error = None, failure(err)
         result = {"params": params, "cv": cv, "fit_seconds": time.perf_counter() - start}
+        if error:
+            result["error"] = error
         write_json(cache, result)
         self.fitted += 1
         return {**result, "cached": False}
 
 
-def row(trial: int, params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """One trial: its number, parameters (with their types: JSON, not CSV), CV scores."""
-    from tabflow.metrics import flat_cv
+def failure(err: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
+
+def row(trial: int, params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """One trial: its number, parameters (with their types: JSON, not CSV), CV scores (NaN
+    for a failed trial, whose `error` says why)."""
+    from tabflow.metrics import cv_keys, flat_cv
+
+    scores = flat_cv(result["cv"]) if result.get("cv") else dict.fromkeys(cv_keys(), math.nan)
     return {
         "trial": trial,
         "params": params,
-        **flat_cv(result["cv"]),
+        **scores,
         "fit_seconds": round(float(result["fit_seconds"]), 3),
         "cached": bool(result["cached"]),
+        "error": result.get("error", ""),
     }
 
 
@@ -119,6 +138,9 @@ def run(job: Job) -> None:
 
 
 def _log_trial(label: str, index: int, params: dict, result: dict, primary: str) -> None:
+    if result.get("error"):
+        log.warning("%s: trial %d %s failed: %s", label, index, params, result["error"])
+        return
     cv = result["cv"][primary]
     how = "cached" if result["cached"] else f"{result['fit_seconds']:.1f} s"
     log.info(
@@ -166,13 +188,16 @@ def _tpe(job: Job, trials: Trials, spec: dict, shard: int, label: str) -> tuple[
         trial.set_user_attr("shard", shard)
         rows.append(row(trial.number, params, result))
         _log_trial(label, trial.number, params, result, trials.primary)
+        if result.get("error"):
+            return math.nan  # Optuna records the trial as FAIL and goes on
         return float(result["cv"][trials.primary]["mean"])
 
-    # Each shard owns a share of `trials` and runs until its share is complete, so the
-    # count is exact however the shards interleave (and raising `trials` adds the rest).
+    # Each shard owns a share of `trials` and runs until its share is done (complete or
+    # failed), so the count is exact however the shards interleave (and raising `trials`
+    # adds the rest).
     shards, total = int(spec["shards"]), int(spec["trials"])
     share = total // shards + (1 if shard < total % shards else 0)
-    complete = (optuna.trial.TrialState.COMPLETE,)
+    complete = tuple(getattr(optuna.trial.TrialState, state) for state in DONE)
     mine = [
         t
         for t in study.get_trials(deepcopy=False, states=complete)
@@ -181,6 +206,9 @@ def _tpe(job: Job, trials: Trials, spec: dict, shard: int, label: str) -> tuple[
     if len(mine) < share:
         study.optimize(objective, n_trials=share - len(mine))
     return name, rows
+
+
+DONE = ("COMPLETE", "FAIL")  # the states of a tpe trial that is over
 
 
 def _suggest(trial: Any, name: str, dist: Any) -> Any:

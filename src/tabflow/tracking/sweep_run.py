@@ -41,20 +41,23 @@ def log_sweep(
             "tabflow.trial": str(row["trial"]),
             "tabflow.selected": str(selected).lower(),
         }
+        if row.get("error"):  # refused by the estimator at fit: no scores, the reason
+            child_tags["tabflow.error"] = str(row["error"])[:5000]
         child = client.create_run(
             experiment_id, run_name=f"{model} trial {row['trial']}", tags=child_tags
         )
-        metrics = [Metric(k, float(row[k]), now, 0) for k in keys]
+        metrics = [] if row.get("error") else [Metric(k, float(row[k]), now, 0) for k in keys]
         metrics.append(Metric("fit_seconds", float(row["fit_seconds"]), now, 0))
         params = [Param(k, str(v)) for k, v in sorted(row["params"].items())]
         client.log_batch(child.info.run_id, metrics=metrics, params=params)
-        client.set_terminated(child.info.run_id, "FINISHED")
+        client.set_terminated(child.info.run_id, "FAILED" if row.get("error") else "FINISHED")
     best_metrics = [Metric(f"best_{k}", float(best[k]), now, 0) for k in keys]
     best_params = [Param(f"best.{k}", str(v)) for k, v in sorted(best["params"].items())]
+    failed = sum(1 for row in rows if row.get("error"))
     client.log_batch(
         run_id,
         metrics=best_metrics,
-        params=[Param("n_trials", str(len(rows))), *best_params],
+        params=[Param("n_trials", str(len(rows))), Param("n_failed", str(failed)), *best_params],
         tags=[RunTag("tabflow.selected_trial", str(best["trial"]))],
     )
     for path in artifacts:
