@@ -106,6 +106,68 @@ def fork(project: Project, dest: Path) -> Project:
     return Project(dest, tool_env(dest.parent))
 
 
+@dataclass
+class Probed:
+    """A `snakemake -j 3` during which the workflow's loopback store server was asked
+    without a token, with a wrong one, and with the one its jobs have."""
+
+    returncode: int
+    output: str
+    answers: dict[str, int]
+    token: str | None
+
+
+def run_probing_the_store(project: Project) -> Probed:
+    import urllib.error
+    import urllib.request
+
+    parent_file = project.path / "results/.mlflow-parent.json"
+    out_file = project.path.parent / "run.out"
+    with open(out_file, "w") as out:
+        proc = subprocess.Popen(
+            ["snakemake", "-j", "3"], cwd=project.path, env=project.env, stdout=out, stderr=out
+        )
+        answers: dict[str, int] = {}
+        token = None
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline and len(answers) < 3:
+            if token is None:
+                token = _job_token(project.path)
+            if parent_file.is_file() and token and "server" in parent_file.read_text():
+                url = json.loads(parent_file.read_text())["server"]
+                search = f"{url}/api/2.0/mlflow/experiments/search?max_results=5"
+                for name, secret in (("none", None), ("wrong", "not-the-token"), ("job", token)):
+                    request = urllib.request.Request(search)
+                    if secret:
+                        request.add_header("Authorization", f"Bearer {secret}")
+                    try:
+                        with urllib.request.urlopen(request, timeout=5) as resp:
+                            answers[name] = resp.status
+                    except urllib.error.HTTPError as err:
+                        answers[name] = err.code
+            time.sleep(0.05)
+        returncode = proc.wait(timeout=600)
+    return Probed(returncode, out_file.read_text(), answers, token)
+
+
+def _job_token(project: Path) -> str | None:
+    """The store token in the environment of a running job of this project (root may read
+    /proc/<pid>/environ; another user may not)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if str(project) not in os.readlink(proc / "cwd"):
+                continue
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for item in environ:
+            if item.startswith(b"TABFLOW_STORE_TOKEN="):
+                return item.split(b"=", 1)[1].decode()
+    return None
+
+
 def stored_files(project: Project) -> list[Path]:
     """Every file a run leaves: the MLflow DB and artifacts, the results, Snakemake's
     records and the report (where a secret must never be)."""
@@ -218,7 +280,7 @@ class ColdRun:
 
 @dataclass
 class ColdClones:
-    """Two fresh clones (a, b) after N_COLD_RUNS alternating cold runs, from an empty state."""
+    """Two fresh clones (a, b) after N_COLD_RUNS cold runs, from an empty state."""
 
     a: Project
     b: Project
@@ -237,19 +299,27 @@ EVERYTHING = (
 )
 # The demo CSV's md5 (data.dvc and the DVC remote name it).
 DEMO_MD5 = "4ee20893ad7e2ff8ff5ed8dd0e7f37bc"
-# Four cold runs in `make test` (one per variant), twenty in `make soak` (CI runs both).
-N_COLD_RUNS = int(os.environ.get("TABFLOW_COLD_RUNS", "4"))
-# Cold runs alternate between clones a (even) and b (odd). Most are a plain
-# `snakemake -j 3`; these get there another way, and must all give the same bytes.
-# The last run of each clone uses the sqlite store: later tests build on it.
-VARIANTS = {
-    0: "make demo",  # the README's quickstart: dvc pull + snakemake + leaderboard
-    1: "tracking server",  # MLFLOW_TRACKING_URI -> `mlflow server --serve-artifacts`
-    # SIGKILL to `train rf` mid-training; then, in `snakemake -j 3` again, to `evaluate
-    # rf` while its MLflow run is open; then `snakemake -j 3` finishes it.
-    2: "killed",
-    3: "cluster-generic",  # jobs go through a scheduler's submit command
-}
+# Three cold runs in `make test` (one per variant), twenty in `make soak` (CI runs both).
+N_COLD_RUNS = int(os.environ.get("TABFLOW_COLD_RUNS", "3"))
+# The cold runs in order, each in clone a or b: these get there another way, the rest are a
+# plain `snakemake -j 3` (alternating), and all must give the same bytes. Clone b's last
+# run uses its local sqlite store: later tests build on it.
+VARIANTS = [
+    # SIGKILL to `train rf` mid-training; then, in `snakemake -j 3` again, to `evaluate rf`
+    # while its MLflow run is open; then `snakemake -j 3` finishes it.
+    ("b", "killed"),
+    # The README's quickstart (dvc pull + snakemake + leaderboard) in a clone not pulled
+    # yet, logging to a shared `mlflow server --serve-artifacts` (MLFLOW_TRACKING_URI).
+    ("a", "make demo"),
+    ("b", "cluster-generic"),  # jobs go through a scheduler's submit command
+]
+
+
+def variant(i: int) -> tuple[str, str]:
+    """(clone, variant) of cold run i."""
+    return VARIANTS[i] if i < len(VARIANTS) else ("ab"[i % 2], "plain")
+
+
 SUBMIT = "tests/scheduler/submit.sh"
 # Jobs through a scheduler's submit command. Snakemake asks the "scheduler" every 10 s by
 # default; every second here.
@@ -396,19 +466,15 @@ def stop(server: subprocess.Popen) -> None:
     server.wait(timeout=30)
 
 
-def _cold_run(i: int, proj: Project, demo: tuple[str, ...], server_url: str) -> tuple:
-    """One cold run by the variant for run i: (result, the attempts a SIGKILL ended)."""
-    variant = VARIANTS.get(i, "plain")
-    if variant == "make demo":
-        return proj.run(*demo, check=False), []
-    if variant == "killed":
+def _cold_run(kind: str, proj: Project, demo: tuple[str, ...], server_url: str) -> tuple:
+    """One cold run of a variant: (result, the attempts a SIGKILL ended)."""
+    if kind == "make demo":
+        return proj.run(*demo, check=False, env={"MLFLOW_TRACKING_URI": server_url}), []
+    if kind == "killed":
         kills = [kill_mid_job(proj, "train", "rf"), kill_mid_job(proj, "evaluate", "rf")]
         return proj.snakemake("-j", "3", check=False), kills
-    if variant == "cluster-generic":
+    if kind == "cluster-generic":
         return proj.snakemake("-j", "3", *CLUSTER_GENERIC, check=False), []
-    if variant == "tracking server":
-        env = {"MLFLOW_TRACKING_URI": server_url}
-        return proj.snakemake("-j", "3", check=False, env=env), []
     return proj.snakemake("-j", "3", check=False), []
 
 
@@ -418,30 +484,31 @@ def cold_clones(root: Path, n_runs: int = N_COLD_RUNS) -> ColdClones:
     data_in_git = (a.path / "data").exists() or (b.path / "data").exists()
     b.run("dvc", "pull")
     server_dir = root / "tracking-server"
-    server, server_url = start_tracking_server(server_dir, b.env)  # comes up during runs 1-2
-    # Cold run 1 is the README's quickstart, `make demo` (dvc pull + snakemake + leaderboard),
-    # in the venv running the tests (its install step is marked done by a fresh stamp file).
+    server, server_url = start_tracking_server(server_dir, b.env)  # comes up during run 1
+    # `make demo` in the venv running the tests (its install step is marked done by a fresh
+    # stamp file).
     stamp = root / "installed.stamp"
     stamp.touch()
     demo = ("make", "demo", f"VIRTUAL_ENV={BIN.parent}", f"STAMP={stamp}")
     runs = []
     try:
         for i in range(n_runs):
-            name, proj = (("a", a), ("b", b))[i % 2]
+            name, kind = variant(i)
+            proj = {"a": a, "b": b}[name]
             proj.clean()
-            if VARIANTS.get(i) == "tracking server":
+            if kind == "make demo":
                 wait_until_up(server, server_url)
             start = time.perf_counter()
-            res, kills = _cold_run(i, proj, demo, server_url)
+            res, kills = _cold_run(kind, proj, demo, server_url)
             seconds = time.perf_counter() - start
-            if i == 0:
-                a.demo_output = res.stdout
+            if kind == "make demo":
+                proj.demo_output = res.stdout
             ok = res.returncode == 0
-            db = server_dir / "mlflow.db" if VARIANTS.get(i) == "tracking server" else None
+            db = server_dir / "mlflow.db" if kind == "make demo" else None
             runs.append(
                 ColdRun(
                     clone=name,
-                    variant=VARIANTS.get(i, "plain"),
+                    variant=kind,
                     returncode=res.returncode,
                     seconds=seconds,
                     output=res.stdout + res.stderr,

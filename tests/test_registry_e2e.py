@@ -19,7 +19,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .e2e import DEMO_MD5, Project, edit_file, free_port, stop
+from .e2e import (
+    DEMO_MD5,
+    Project,
+    edit_file,
+    free_port,
+    run_probing_the_store,
+    stop,
+    stored_files,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -71,16 +79,21 @@ def test_the_champion_moves_only_when_beaten_on_the_same_rows(forked):
     assert "already registered" in project.read_json("results/registry.json")["reason"]
     assert "no new version" in again.stdout and list(_versions(project)) == [1]
 
-    # A worse best model: registered, but challenger; the champion stays.
+    # A worse best model: registered, but challenger; the champion stays. Meanwhile, a
+    # real HTTP request to the workflow's loopback store server: only its jobs get in.
     edit_file(project.path / "configs/model/lr.yaml", "C: 1.0", "C: 0.01")
-    res = project.snakemake("-j", "3")
+    res = run_probing_the_store(project)
+    assert res.returncode == 0, res.output[-3000:]
+    assert res.answers == {"none": 401, "wrong": 401, "job": 200}
+    log = (project.path / "results/logs/evaluate/lr.log").read_text()
+    assert "logging through the workflow's store server" in log
     second = project.read_json("results/registry.json")
     assert second["new"]["version"] == 2 and second["alias"] == "challenger"
     assert not second["promoted"] and not second["champion"]["cv_recomputed"]
     assert second["new"]["cv"] < second["champion"]["cv"]
     assert second["reason"].endswith(": not better")
     assert second["champion"]["test"] is not None and second["new"]["test"] is not None
-    assert second["text"] in res.stdout, "the decision is in the summary"
+    assert second["text"] in res.output, "the decision is in the summary"
     aliases = {v: t["aliases"] for v, t in _versions(project).items()}
     assert aliases == {1: "champion", 2: "challenger"}
 
@@ -98,6 +111,9 @@ def test_the_champion_moves_only_when_beaten_on_the_same_rows(forked):
             )
         )
     assert tags["registry.version"] == str(decision["new"]["version"])
+    # The store's secret is in no file: results, records, MLflow, logs, the report.
+    project.snakemake("--report", "report.html")
+    assert [p for p in stored_files(project) if res.token.encode() in p.read_bytes()] == []
 
 
 def raw_rows(project: Project, path: Path, n: int = 40) -> Path:
@@ -254,10 +270,9 @@ def test_every_way_in_scores_raw_rows_the_same(forked, tmp_path, monkeypatch):
     rf = json.loads((project.path / "results/mlflow/rf.json").read_text())
     version = mlflow.register_model(rf["model_uri"], NAME)
     client.set_registered_model_alias(NAME, "champion", version.version)
-    args = ("predict", "--config", f"predict_input={rows}")
-    dry = project.snakemake("-n", *args)
-    assert "Params have changed" in dry.stdout and f"models:/{NAME}/2" in dry.stdout
-    project.snakemake("-j", "3", *args)
+    res = project.snakemake("-j", "3", "predict", "--config", f"predict_input={rows}")
+    reason = [line for line in res.stdout.splitlines() if "reason: Params have changed" in line]
+    assert reason and f"models:/{NAME}/1" in reason[0] and f"models:/{NAME}/2" in reason[0]
     moved = pd.read_csv(workflow_file, keep_default_na=False)
     assert set(moved["model"]) == {f"models:/{NAME}/2"}
     assert not np.array_equal(moved["probability"], workflow["probability"])

@@ -79,7 +79,8 @@ def run(job: Job) -> dict[str, Any]:
     if existing is not None:
         decision.update(_already(client, name, existing, new))
     else:
-        decision.update(_new_version(client, cfg, paths, name, new, tags, same_rows, problem))
+        problem_tags = {PROBLEM: problem, PROBLEM_TEXT: registry.problem_text(reading)}
+        decision.update(_new_version(client, cfg, paths, name, new, tags, same_rows, problem_tags))
         if held_problem is None:
             client.set_registered_model_tag(name, PROBLEM, problem)
             client.set_registered_model_tag(name, PROBLEM_TEXT, registry.problem_text(reading))
@@ -146,7 +147,7 @@ def _new_version(
     new: dict[str, Any],
     tags: dict[str, str],
     same_rows: str,
-    problem: str,
+    problem: dict[str, str],
 ) -> dict[str, Any]:
     """Register the model as a new version and decide its alias."""
     from tabflow import registry
@@ -168,7 +169,7 @@ def _new_version(
             "data_md5": tags.get("data_file_md5", "unknown"),
             "git_commit": tags.get("git_commit", "unknown"),
             ROWS: same_rows,
-            PROBLEM: problem,
+            **problem,
             MODEL_KEY: tags.get(MODEL_KEY, ""),
         },
     )
