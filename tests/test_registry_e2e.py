@@ -271,7 +271,8 @@ def test_every_way_in_scores_raw_rows_the_same(forked, tmp_path, monkeypatch):
     version = mlflow.register_model(rf["model_uri"], NAME)
     client.set_registered_model_alias(NAME, "champion", version.version)
     res = project.snakemake("-j", "3", "predict", "--config", f"predict_input={rows}")
-    reason = [line for line in res.stdout.splitlines() if "reason: Params have changed" in line]
+    output = res.stdout + res.stderr
+    reason = [line for line in output.splitlines() if "reason: Params have changed" in line]
     assert reason and f"models:/{NAME}/1" in reason[0] and f"models:/{NAME}/2" in reason[0]
     moved = pd.read_csv(workflow_file, keep_default_na=False)
     assert set(moved["model"]) == {f"models:/{NAME}/2"}

@@ -78,3 +78,48 @@ def test_other_training_rows_fit_every_trial_again(shard, tmp_path):
     train = tmp_path / "results/data/train.parquet"
     pd.read_parquet(train).iloc[1:].to_parquet(train, index=False)
     assert Trials(shard()).score({"C": 0.5})["cached"] is False
+
+
+def test_a_combination_the_estimator_refuses_is_a_failed_trial_cached_too(shard):
+    from tabflow.stages.sweep_shard import Trials, row
+
+    params = {"penalty": "l1", "C": 1.0}  # lbfgs takes l2 only: refused at fit
+    first = Trials(shard()).score(params)
+    assert first["cv"] is None and first["cached"] is False
+    assert first["error"].startswith("ValueError: Solver lbfgs supports only 'l2'")
+    again = Trials(shard()).score(params)
+    assert again["cached"] is True and again["error"] == first["error"]
+    line = row(3, params, again)
+    assert line["error"] == first["error"] and line["cv_roc_auc_mean"] != line["cv_roc_auc_mean"]
+
+
+def test_the_best_trial_is_chosen_among_those_that_did_not_fail():
+    from tabflow.errors import DataError
+    from tabflow.stages.sweep_select import select
+
+    def line(trial, mean, error=""):
+        return {
+            "trial": trial,
+            "params": {"C": trial},
+            "cv_roc_auc_mean": mean,
+            "cv_roc_auc_std": 0.01,
+            "error": error,
+        }
+
+    rows = [line(0, float("nan"), "ValueError: no"), line(1, 0.8), line(2, 0.9)]
+    assert select(rows, "roc_auc")["trial"] == 2
+    with pytest.raises(
+        DataError,
+        match=r"^sweep s of lr: every one of the 2 trials failed; "
+        r"the first, trial 0 \{'C': 0\}: ValueError: no; change the sweep",
+    ):
+        select([rows[0], {**rows[0], "trial": 1}], "roc_auc", "sweep s of lr: ")
+
+
+def test_the_shards_of_a_grid_split_its_trials_once_each(in_root):
+    plan = make_plan([], ["rf", "lr"], sweep="small", sweep_shards=2)
+    for model in ("rf", "lr"):
+        count = len(plan.sweep["models"][model]["trials"])
+        numbers = [i for shard in range(2) for i, _ in plan.shard_trials(model, shard)]
+        assert sorted(numbers) == list(range(count))
+    assert make_plan([], ["rf", "lr"], sweep="small", cores=2).sweep["models"]["rf"]["shards"] == 1

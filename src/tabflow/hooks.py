@@ -1,6 +1,7 @@
 """What the Snakemake main process does around a run (`onstart`, `onsuccess`, `onerror`).
 
-start:   take the tracking lock, open the invocation's parent MLflow run in the background.
+start:   take the tracking lock, open the invocation's parent MLflow run in the background
+         (once preprocess, if it runs, has read the data).
 success: save the job records next to the results, close the parent run with the
          leaderboard, print the summary and send it to the notification URLs.
 error:   the same records; the parent run and any child a killed job left RUNNING become
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,16 @@ class Hooks:
         self.cfg = plan.cfg()
         self.invocation: Any = None
 
-    def start(self) -> None:
+    def start(self, rules: Collection[str] = ()) -> None:
+        """`rules`: those of the jobs this run will execute. When preprocess is one, MLflow
+        is set up once it has read the data: a CSV it refuses costs no MLflow at all."""
         from tabflow.io import remove_stale_temp_files
         from tabflow.tracking.workflow_run import Invocation
 
         remove_stale_temp_files(self.plan.paths.results_dir)
         self.invocation = Invocation(self.cfg, self.plan.paths, self.plan.models)
-        self.invocation.start()
+        after = self.plan.paths.data_summary if "preprocess" in rules else None
+        self.invocation.start(after=after)
 
     def success(self, log: Sequence[str]) -> None:
         from tabflow import notify, provenance

@@ -149,14 +149,15 @@ def seeded_figures():
 
 # Main process, around the jobs (not in dry-runs or no-op runs): the MLflow DB, experiment
 # and the invocation's parent run are created once, before any job opens them (parallel
-# first use of a new sqlite DB races); evaluate jobs log their runs as its children. At
+# first use of a new sqlite DB races), once preprocess (if it runs) has read the data;
+# evaluate jobs log their runs as its children. At
 # the end: job records saved next to the results (they travel with `dvc push`), the parent
 # closed with the leaderboard, a summary printed and sent to the notification URLs.
 HOOKS = Hooks(PLAN)
 
 
 onstart:
-    HOOKS.start()
+    HOOKS.start({job.rule.name for job in workflow.dag.needrun_jobs()})
 
 
 onsuccess:

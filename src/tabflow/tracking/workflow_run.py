@@ -20,8 +20,8 @@ class Invocation:
     """One workflow invocation's parent run.
 
     `start()` (from `onstart`, before any job) takes the tracking lock at once and, in a
-    background thread while preprocess/train run, creates the DB, the experiment and the
-    parent run, then writes its id to `paths.parent_run` and releases the lock. Evaluate
+    background thread while train runs (once preprocess, if it runs, has read the data),
+    creates the DB, the experiment and the parent run, then writes its id to `paths.parent_run` and releases the lock. Evaluate
     jobs log their model runs as its children. With a sqlite store it also starts the
     `StoreServer` the jobs on this machine log through (its URL goes into
     `paths.parent_run`, its token only into the environment the jobs inherit).
@@ -43,7 +43,9 @@ class Invocation:
         self._thread: threading.Thread | None = None
         self._cancelled = threading.Event()
 
-    def start(self) -> None:
+    def start(self, after: str | None = None) -> None:
+        """`after`: a file this run writes first (preprocess's): the MLflow set-up waits
+        until it is written (a job that fails meanwhile cancels it: no imports, no DB)."""
         import time
 
         self.started = time.time()
@@ -54,8 +56,12 @@ class Invocation:
 
         def work() -> None:
             try:
+                while after and not self._written(after) and not self._cancelled.is_set():
+                    time.sleep(0.1)
+                if self._cancelled.is_set():
+                    return
                 # The slow part is imports (~2 s, then ~1.5 s for the sqlite store): a job
-                # that fails meanwhile (a bad CSV) cancels the rest, no DB and no run.
+                # that fails meanwhile cancels the rest, no DB and no run.
                 import mlflow  # noqa: F401
 
                 if self._cancelled.is_set():
@@ -74,6 +80,13 @@ class Invocation:
 
         self._thread = threading.Thread(target=work, name="mlflow-parent-run")
         self._thread.start()
+
+    def _written(self, path: str) -> bool:
+        """Has this invocation written `path` (since it started)?"""
+        try:
+            return Path(path).stat().st_mtime >= self.started - 1
+        except OSError:
+            return False
 
     def _create_parent(self, token: str) -> None:
         import time
