@@ -349,13 +349,13 @@ def test_a_config_key_reruns_the_rules_that_declare_it(forked):
 
 
 # (files edited together, the jobs that must rerun): modules by what imports them (the
-# evaluation and plotting code, the tables, the metrics, the data loading), then files no
-# job imports. Edits go to the copy's own package, which PYTHONPATH makes the one imported.
+# evaluation and plotting code, the tables, the metrics, the reading of rows that every
+# stage's data goes through), then files no job imports. Edits go to the copy's own
+# package, which PYTHONPATH makes the one imported.
 CODE_EDITS = [
     (("src/tabflow/plots.py", "src/tabflow/tracking/model_run.py"), EVALUATE_ON),
     (("src/tabflow/leaderboard.py",), FINAL),
     (("src/tabflow/metrics.py",), EVERYTHING - {("preprocess", None)}),
-    (("src/tabflow/data.py",), EVERYTHING),
     (("src/tabflow_rows/__init__.py",), EVERYTHING),
     (
         (

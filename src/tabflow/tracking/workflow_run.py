@@ -21,10 +21,11 @@ class Invocation:
 
     `start()` (from `onstart`, before any job) takes the tracking lock at once and, in a
     background thread while train runs (once preprocess, if it runs, has read the data),
-    creates the DB, the experiment and the parent run, then writes its id to `paths.parent_run` and releases the lock. Evaluate
-    jobs log their model runs as its children. With a sqlite store it also starts the
-    `StoreServer` the jobs on this machine log through (its URL goes into
-    `paths.parent_run`, its token only into the environment the jobs inherit).
+    creates the DB, the experiment and the parent run, then writes its id to
+    `paths.parent_run` and releases the lock. Evaluate jobs log their model runs as its
+    children. With a sqlite store it also starts the `StoreServer` the jobs on this
+    machine log through (its URL goes into `paths.parent_run`, its token only into the
+    environment the jobs inherit).
 
     `finish()` (from `onsuccess`/`onerror`) logs the leaderboard and the best model's
     metrics to the parent, closes it, marks any child run a killed job left RUNNING as
