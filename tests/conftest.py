@@ -140,3 +140,24 @@ def forked(clones, tmp_path):
     from .e2e import fork
 
     return fork(clones.b, tmp_path / "p")
+
+
+@pytest.fixture
+def a(clones, tmp_path):
+    """A copy of clone b after its last cold run, with a DVC remote of its own (committed)."""
+    from .e2e import fork
+
+    proj = fork(clones.b, tmp_path / "a")
+    proj.run("dvc", "remote", "add", "-d", "-f", "shared", str(tmp_path / "dvc-remote"))
+    proj.run("git", "commit", "-q", "-am", "use a shared DVC remote")
+    return proj
+
+
+@pytest.fixture
+def tracked(a):
+    """That copy with its results tracked by DVC, pushed and committed (`tabflow track`)."""
+    res = a.run("tabflow", "track")
+    assert (a.path / "results.dvc").is_file(), res.stdout
+    a.run("git", "add", "results.dvc", ".gitignore")
+    a.run("git", "commit", "-q", "-m", "results of the cold run")
+    return a

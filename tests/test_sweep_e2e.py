@@ -3,7 +3,6 @@ after a cold run. Small sweeps (a few trials of small models) keep it quick."""
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 
@@ -17,9 +16,6 @@ pytestmark = pytest.mark.e2e
 TINY = """\
 strategy: grid
 space:
-  rf:
-    model.params.n_estimators: choice(10, 30)
-    model.params.max_depth: choice(2, null)
   lr:
     model.params.C: choice(0.1, 1, 10)
     model.params.penalty: choice(l1, l2)
@@ -65,54 +61,49 @@ def _runs(project: Project, role: str) -> list[tuple[str, str, dict]]:
 def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
     """Also: lr's penalty l1 meets its lbfgs solver in half the grid: those trials fail,
     are recorded, and the rest go on. `-j 2` means 2 cores (the default profile's `jobs`
-    does not override it): one shard per model."""
+    does not override it)."""
     project = swept
     dry = project.snakemake("-j", "2", "-n", *SWEEP)
     blocks = job_blocks(dry.stdout + dry.stderr)
     searching = [b for b in blocks if b["rule"] in ("sweep_shard", "sweep_select")]
-    assert len(searching) == 2 + 2, "one shard and a selection per model"
+    assert len(searching) == 1 + 1, "a shard and a selection"
     for block in searching:
         assert "test.parquet" not in block.get("input", ""), block
-    tuned = {("train", "rf-tiny"), ("evaluate", "rf-tiny"), ("train", "lr-tiny")}
+    tuned = {("train", "lr-tiny"), ("evaluate", "lr-tiny")}
     assert tuned <= parse_jobs(dry.stdout + dry.stderr)
 
     res = project.snakemake("-j", "2", *SWEEP)
     assert "Provided cores: 2" in res.stdout + res.stderr
-    for model, n in (("rf", 4), ("lr", 6)):
-        trials = pd.read_csv(project.path / f"results/sweeps/tiny/{model}/trials.csv")
-        assert len(trials) == n and trials["selected"].sum() == 1
-        failed = trials[trials["error"].notna()]
-        if model == "lr":
-            assert sorted(failed["param.penalty"]) == ["l1"] * 3
-            assert failed["error"].str.startswith("ValueError: Solver lbfgs supports").all()
-            assert failed["cv_roc_auc_mean"].isna().all()
-        else:
-            assert failed.empty
-        best = json.loads((project.path / f"results/sweeps/tiny/{model}/best.json").read_text())
-        top = trials.sort_values(
-            ["cv_roc_auc_mean", "cv_roc_auc_std", "trial"], ascending=[False, True, True]
-        ).iloc[0]
-        assert best["trial"] == top["trial"], "the best CV mean on the training part"
-        cv = project.read_json(f"results/cv/{model}-tiny.json")
-        assert cv["roc_auc"]["mean"] == pytest.approx(best["cv"]["roc_auc"]["mean"])
-        assert (project.path / f"results/sweeps/tiny/{model}/cv_by_param.png").is_file()
+    trials = pd.read_csv(project.path / "results/sweeps/tiny/lr/trials.csv")
+    assert len(trials) == 6 and trials["selected"].sum() == 1
+    failed = trials[trials["error"].notna()]
+    assert sorted(failed["param.penalty"]) == ["l1"] * 3
+    assert failed["error"].str.startswith("ValueError: Solver lbfgs supports").all()
+    assert failed["cv_roc_auc_mean"].isna().all()
+    best = project.read_json("results/sweeps/tiny/lr/best.json")
+    top = trials.sort_values(
+        ["cv_roc_auc_mean", "cv_roc_auc_std", "trial"], ascending=[False, True, True]
+    ).iloc[0]
+    assert best["trial"] == top["trial"], "the best CV mean on the training part"
+    assert best["params"]["penalty"] == "l2"
+    cv = project.read_json("results/cv/lr-tiny.json")
+    assert cv["roc_auc"]["mean"] == pytest.approx(best["cv"]["roc_auc"]["mean"])
+    assert (project.path / "results/sweeps/tiny/lr/cv_by_param.png").is_file()
     board = pd.read_csv(project.path / "results/leaderboard.csv")
-    assert {"rf-tiny", "lr-tiny", "rf", "lr", "gb"} == set(board["model"])
-    row = board.set_index("model").loc["rf-tiny"]
+    assert {"lr-tiny", "rf", "lr", "gb"} == set(board["model"])
+    row = board.set_index("model").loc["lr-tiny"]
     assert 0 < row["roc_auc"] and 0 < row["cv_roc_auc_mean"], "test and CV side by side"
-    assert _shard_counts(project) == (10, 0)
+    assert _shard_counts(project) == (6, 0)
 
     # MLflow: a sweep run per model under the workflow run, a child per trial, one
     # selected; the tuned model's run logs the selected parameters (and is the one model).
-    sweeps = _runs(project, "sweep")
-    assert sorted(t["tabflow.sweep_model"] for _, _, t in sweeps) == ["lr", "rf"]
-    trials = _runs(project, "trial")
-    for run_id, _, tags in sweeps:
-        children = [t for _, parent, t in trials if parent == run_id]
-        assert len(children) == {"rf": 4, "lr": 6}[tags["tabflow.sweep_model"]]
-        assert [t["tabflow.selected"] for t in children].count("true") == 1
-        errors = [t["tabflow.error"] for t in children if "tabflow.error" in t]
-        assert len(errors) == {"rf": 0, "lr": 3}[tags["tabflow.sweep_model"]]
+    ((sweep_id, _, tags),) = _runs(project, "sweep")
+    assert tags["tabflow.sweep_model"] == "lr"
+    children = [t for _, parent, t in _runs(project, "trial") if parent == sweep_id]
+    assert len(children) == 6
+    assert [t["tabflow.selected"] for t in children].count("true") == 1
+    errors = [t["tabflow.error"] for t in children if "tabflow.error" in t]
+    assert len(errors) == 3 and all("Solver lbfgs supports" in e for e in errors)
     with sqlite3.connect(project.path / "mlflow.db") as conn:
         failed_runs = conn.execute(
             "SELECT count(*) FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
@@ -123,11 +114,10 @@ def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
         logged = dict(
             conn.execute(
                 "SELECT p.key, p.value FROM params p JOIN tags t ON t.run_uuid = p.run_uuid "
-                "AND t.key = 'model' AND t.value = 'rf-tiny'"
+                "AND t.key = 'model' AND t.value = 'lr-tiny'"
             )
         )
-    rf_best = json.loads((project.path / "results/sweeps/tiny/rf/best.json").read_text())
-    assert logged["model.params.n_estimators"] == str(rf_best["params"]["n_estimators"])
+    assert logged["model.params.C"] == str(best["params"]["C"])
 
     # The same sweep again: nothing to do (a grown sweep fits only its new trials: the
     # tpe test below, and test_sweep.py's trial cache).

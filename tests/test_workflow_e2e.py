@@ -35,6 +35,7 @@ from .e2e import (
     start_tracking_server,
     stop,
     stored_files,
+    tree_digest,
     wait_until_up,
 )
 from .e2e import mlflow_rows as mlflow_rows_of
@@ -435,11 +436,16 @@ def receiver():
 SECRETS = ("SECRET-IN-CONFIG-7f3a", "SECRET-IN-ENV-91bc")
 
 
-def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(forked, receiver, tmp_path):
+def test_editing_one_model_yaml_reruns_only_it_and_the_old_results_are_a_checkout_away(
+    tracked, receiver, tmp_path
+):
     """Also: a second `snakemake -j 3` started at the same time is refused, nothing damaged;
     a killed writer's temp file is removed; the notification URLs (secrets) end up in no
-    file."""
-    project = forked
+    file. Then back in time: the results tracked and committed, `git checkout` of the
+    first commit and `dvc pull` bring back its results, current for its configs."""
+    project = tracked
+    first_commit = project.run("git", "rev-parse", "HEAD").stdout.strip()
+    first_results = tree_digest(project.path / "results")
     before = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
     # What a writer killed halfway leaves: removed when a run starts, never tracked by DVC.
     stale = project.path / "results/metrics/.rf.json.k1ll3d.tmp"
@@ -509,6 +515,17 @@ def test_editing_one_model_yaml_reruns_only_that_model_and_notifies(forked, rece
         data = path.read_bytes()
         for secret in SECRETS:
             assert secret.encode() not in data, f"{secret} leaked into {path}"
+
+    project.run("tabflow", "track")
+    project.run("git", "commit", "-q", "-am", "rf with 50 trees")
+    assert (
+        tree_digest(project.path / "results")["metrics/rf.json"]
+        != (first_results["metrics/rf.json"])
+    )
+    project.run("git", "checkout", "-q", first_commit)
+    project.run("dvc", "pull")
+    assert tree_digest(project.path / "results") == first_results
+    assert project.planned_jobs() == set(), "the first commit's results are current for them"
 
 
 def test_scripts_run_by_hand_with_argv_overrides(forked):
