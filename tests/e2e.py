@@ -488,7 +488,8 @@ def _cold_run(kind: str, proj: Project, demo: tuple[str, ...], server_url: str) 
     if kind == "make demo":
         return proj.run(*demo, check=False, env={"MLFLOW_TRACKING_URI": server_url}), []
     if kind == "killed":
-        return proj.snakemake("-j", "3", check=False), [kill_mid_job(proj, "train", "rf")]
+        kills = [kill_mid_job(proj, "train", "rf")]
+        return proj.snakemake("-j", "3", check=False), kills
     return proj.snakemake("-j", "3", check=False), []
 
 
