@@ -48,7 +48,8 @@ EXPERIMENT = "heart_disease_classification"
 @pytest.fixture(scope="module")
 def project(clones) -> Project:
     """Clone b, right after its last cold run (see conftest.clones)."""
-    assert clones.runs[-1].clone == "b" and clones.runs[-1].returncode == 0
+    last = [run for run in clones.runs if run.clone == "b"][-1]
+    assert last.returncode == 0 and last.local_store == ["mlflow.db", "mlruns"]
     return clones.b
 
 
