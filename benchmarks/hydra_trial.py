@@ -56,7 +56,7 @@ def main(cfg: DictConfig) -> None:
     X, y = xy(pd.read_parquet(root / "data/train.parquet"), str(cfg.data.target_col))
     model_cfg = {"_target_": str(cfg.model._target_), "scale": bool(cfg.model.scale)}
     model_cfg["params"] = {**dict(cfg.model.params), **params}
-    pipeline = build_pipeline(model_cfg, summary["numeric_cols"], summary["categorical_cols"])
+    pipeline = build_pipeline(model_cfg, summary["reading"])
     cv = metrics.cross_validate(
         pipeline,
         X,

@@ -71,9 +71,7 @@ def sweep(plan) -> None:
         for index, params in plan.shard_trials(model, 0):
             model_cfg = cfg.model.to_dict()
             model_cfg["params"].update(params)
-            pipeline = build_pipeline(
-                model_cfg, summary["numeric_cols"], summary["categorical_cols"]
-            )
+            pipeline = build_pipeline(model_cfg, summary["reading"])
             start = time.perf_counter()
             cv = metrics.cross_validate(
                 pipeline,
