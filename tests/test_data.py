@@ -331,3 +331,24 @@ def test_column_settings_on_the_command_line_are_for_the_file_given_there(in_roo
     assert own.data.columns_for == "x.csv"
     demo_settings = compose_config(["data.raw_path=x.csv"], model="lr")
     assert demo_settings.data.columns_for == "data/raw/heart.csv"
+
+
+def test_rows_to_predict_get_an_output_of_their_own_and_never_one_under_results(tmp_path):
+    from tabflow.errors import predict_input_problem
+    from tabflow.paths import Paths
+
+    paths = Paths("results")
+    here, there = tmp_path / "new.csv", tmp_path / "elsewhere" / "new.csv"
+    assert paths.new_predictions(str(here)) != paths.new_predictions(str(there))
+    assert paths.new_predictions(str(here)).startswith("results/predictions/new/new-")
+    assert paths.drift_table("a/b/x.csv") == "a/b/x.drift.csv"
+    inside = tmp_path / "results" / "predictions" / "new" / "x.csv"
+    inside.parent.mkdir(parents=True)
+    inside.write_text("a\n1\n")
+    problem = predict_input_problem(inside, tmp_path / "results")
+    assert problem and "lies under" in problem and "copy the rows elsewhere first" in problem
+    assert predict_input_problem(here, tmp_path / "results") == (
+        f"{here} not found (predict_input): check the path"
+    )
+    here.write_text("a\n1\n")
+    assert predict_input_problem(here, tmp_path / "results") is None
