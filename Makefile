@@ -50,7 +50,7 @@ $(CLUSTER_STAMP): pyproject.toml $(STAMP)
 test-slurm: install $(CLUSTER_STAMP)
 	$(BIN)python -m pytest -v -ra -m slurm --durations=10
 
-# The cold-run tests of make test with twenty cold runs instead of four (about 13 minutes).
+# The cold-run tests of make test with twenty cold runs instead of two (about 13 minutes).
 soak: install
 	TABFLOW_COLD_RUNS=20 $(BIN)python -m pytest -v -ra tests/test_reproducibility_e2e.py \
 		-k "cold_runs or killed or cluster_generic or tracking_server or bit_identical"
