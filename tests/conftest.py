@@ -114,6 +114,21 @@ def _clones_folder(config: pytest.Config) -> Path:
     return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "cold-clones"
 
 
+# The order the tests start in, tier by tier (pytest-randomly shuffles within each): those
+# that need no cold clone run while the clones are made, then those that change a copy of
+# one (the long ones), then those that only read a clone.
+def _tier(item: pytest.Item) -> int:
+    names = set(getattr(item, "fixturenames", ()))
+    if "clones" not in names:
+        return 0
+    return 1 if names & {"forked", "tracked", "a"} else 2
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_tier)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """If any selected test needs the cold clones, start making them now, while the tests
     that do not need them run."""

@@ -76,3 +76,25 @@ def test_dict_params_keep_int_keys_through_the_cache(project):
         assert plan.configs["rf"]["model"]["params"]["class_weight"] == {0: 1.0, 1: 3.0}
         assert plan.select("rf", ("model",))["model"]["params"]["class_weight"] == {0: 1.0, 1: 3.0}
     assert plan.from_cache
+
+
+def test_an_estimator_check_that_passed_is_not_run_again(project):
+    """A Snakemake start after a config edit imports no estimator library for models whose
+    estimator and params are unchanged; a check that failed runs again."""
+    from tabflow.errors import ConfigError
+
+    calls = []
+
+    def passing() -> None:
+        calls.append("ok")
+
+    def failing() -> None:
+        calls.append("bad")
+        raise ConfigError("bad params")
+
+    for _ in range(2):
+        tabflow_plan.check_once(passing, "params", "sklearn.x.Y", {"a": 1})
+        with pytest.raises(ConfigError):
+            tabflow_plan.check_once(failing, "params", "sklearn.x.Y", {"a": 2})
+    tabflow_plan.check_once(passing, "params", "sklearn.x.Y", {"a": 3})
+    assert calls == ["ok", "bad", "bad", "ok"]

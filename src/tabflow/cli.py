@@ -163,7 +163,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"--set {fixed[0]}: the model reads rows as it was trained to (how a row is read "
             f"is fixed in the model){hint}"
         )
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    # force: a second call in one process (tests) writes to the stderr of now, not of then
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", force=True)
     cfg = Declared(resolved(_config(args)), rule=None)
     mlflow.set_tracking_uri(tracking_uri(cfg))
     done = predict(cfg, spec, source, out)

@@ -352,9 +352,12 @@ def _slug(text: str) -> str:
 def check_estimator(cfg: DictConfig, model: str) -> None:
     """The model's estimator and params, checked as models.check_params does."""
     from tabflow.models import check_params
+    from tabflow.plan import check_once
 
+    target = str(cfg.model._target_)
     params = OmegaConf.to_container(cfg.model.params, resolve=True)
-    check_params(str(cfg.model._target_), params, f"configs/model/{model}.yaml")
+    source = f"configs/model/{model}.yaml"
+    check_once(lambda: check_params(target, params, source), "params", target, params, source)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:

@@ -28,6 +28,8 @@ _UNCACHEABLE = re.compile(r"\$\{\s*(oc\.env|now)\s*:")
 # Plans kept, the most recently used: `snakemake -n`, `--config models=[lr]` and a sweep
 # each have their own, and switching between them should not compose again.
 _KEEP = 8
+# The libraries whose versions an estimator check depends on.
+ESTIMATOR_LIBRARIES = ("scikit-learn",)
 
 
 def config_dir() -> Path:
@@ -182,6 +184,37 @@ def _cache_key(overrides: list[str], request: dict[str, Any]) -> tuple[str, bool
     asked = {**request, "overrides": overrides, "dir": str(cfg_dir)}
     digest.update(json.dumps(asked, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:32], cacheable
+
+
+def check_once(check: Any, *what: Any) -> None:
+    """Run `check()` (an estimator check: it raises ConfigError) unless the same check of
+    the same `what` passed in this project before. A check imports the estimator's library
+    (about 2.5 s for scikit-learn), and every Snakemake start after a config edit would pay
+    it for models whose estimator and params did not change. The key covers the library
+    versions and the checking code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=repr).encode())
+    digest.update((Path(__file__).parent / "models.py").read_bytes())
+    for dist in ESTIMATOR_LIBRARIES:
+        try:
+            digest.update(f"{dist}={version(dist)}\0".encode())
+        except PackageNotFoundError:
+            digest.update(f"{dist}=absent\0".encode())
+    key = digest.hexdigest()[:32]
+    memo = CACHE_DIR / "checked"
+    try:
+        if key in memo.read_text().split():
+            return
+    except OSError:
+        pass
+    check()
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        with open(memo, "a") as fh:  # one short line: appends from two starts do not mix
+            fh.write(key + "\n")
+    except OSError:
+        pass  # a read-only project checks every time
 
 
 def _yaml() -> Any:

@@ -147,18 +147,25 @@ def load(name: str, cfg_dir: Path, model_targets: dict[str, str], known: list[st
 def _dimension(where: str, model: str, key: str, value: Any, target: str) -> Dimension:
     """One entry of the space, parsed with Hydra's sweep grammar, checked against the
     estimator's own parameter list and validation."""
-    from tabflow.models import estimator_class, invalid_value, unknown_param
+    from tabflow.plan import check_once
 
     if not key.startswith(PARAM_PREFIX):
         raise ConfigError(f"{where}: space.{model}.{key}: only model.params.<name> can be swept")
     name = key[len(PARAM_PREFIX) :]
-    cls = estimator_class(target)
-    if problem := unknown_param(cls, name):
-        raise ConfigError(f"{where}: space.{model}.{key}: {problem}")
     dim = _parse(where, model, key, name, value)
-    for probe in dim.values if dim.kind != "interval" else (dim.low, dim.high):
-        if problem := invalid_value(cls, {name: probe}):
-            raise ConfigError(f"{where}: space.{model}.{key}: {probe!r} is invalid: {problem}")
+    probes = list(dim.values if dim.kind != "interval" else (dim.low, dim.high))
+
+    def check() -> None:
+        from tabflow.models import estimator_class, invalid_value, unknown_param
+
+        cls = estimator_class(target)
+        if problem := unknown_param(cls, name):
+            raise ConfigError(f"{where}: space.{model}.{key}: {problem}")
+        for probe in probes:
+            if problem := invalid_value(cls, {name: probe}):
+                raise ConfigError(f"{where}: space.{model}.{key}: {probe!r} is invalid: {problem}")
+
+    check_once(check, "sweep", target, name, probes, where, model)
     return dim
 
 
