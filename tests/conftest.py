@@ -115,13 +115,15 @@ def _clones_folder(config: pytest.Config) -> Path:
 
 
 # The order the tests start in, tier by tier (pytest-randomly shuffles within each): those
-# that need no cold clone run while the clones are made, then those that change a copy of
-# one (the long ones), then those that only read a clone.
-def _tier(item: pytest.Item) -> int:
+# that need no cold clone run while the clones are made, then those that need clone b
+# (forks of it: ready first), the ones marked `long` first, then those that need both
+# clones. With two workers, a long test started last would run alone at the end.
+def _tier(item: pytest.Item) -> tuple[int, int]:
     names = set(getattr(item, "fixturenames", ()))
-    if "clones" not in names:
-        return 0
-    return 1 if names & {"forked", "tracked", "a"} else 2
+    long = 0 if item.get_closest_marker("long") else 1
+    if not names & {"clones", "clone_b"}:
+        return 0, long
+    return (2 if "clones" in names else 1), long
 
 
 @pytest.hookimpl(trylast=True)
@@ -132,7 +134,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """If any selected test needs the cold clones, start making them now, while the tests
     that do not need them run."""
-    if any("clones" in getattr(item, "fixturenames", ()) for item in session.items):
+    if any(
+        {"clones", "clone_b"} & set(getattr(item, "fixturenames", ())) for item in session.items
+    ):
         from .e2e import ColdBuild
 
         ColdBuild.start(_clones_folder(session.config))
@@ -149,20 +153,31 @@ def clones(request):
     return ColdBuild.wait(folder)
 
 
+@pytest.fixture(scope="session")
+def clone_b(request):
+    """Clone b after its last cold run, and its cold runs (read it, change only forks): ready
+    before clone a's cold runs end."""
+    from .e2e import ColdBuild
+
+    folder = _clones_folder(request.config)
+    ColdBuild.start(folder)
+    return ColdBuild.wait(folder, "b.pickle")
+
+
 @pytest.fixture
-def forked(clones, tmp_path):
+def forked(clone_b, tmp_path):
     """A copy of clone b's state after its cold run, for a test that changes it."""
     from .e2e import fork
 
-    return fork(clones.b, tmp_path / "p")
+    return fork(clone_b.project, tmp_path / "p")
 
 
 @pytest.fixture
-def a(clones, tmp_path):
+def a(clone_b, tmp_path):
     """A copy of clone b after its last cold run, with a DVC remote of its own (committed)."""
     from .e2e import fork
 
-    proj = fork(clones.b, tmp_path / "a")
+    proj = fork(clone_b.project, tmp_path / "a")
     proj.run("dvc", "remote", "add", "-d", "-f", "shared", str(tmp_path / "dvc-remote"))
     proj.run("git", "commit", "-q", "-am", "use a shared DVC remote")
     return proj

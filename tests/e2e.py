@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,9 +57,44 @@ class Project:
         return self.run("snakemake", *args, check=check, env=env)
 
     def planned_jobs(self, *args: str, env: dict | None = None) -> set[tuple[str, str | None]]:
-        """(rule, model) of every job a dry run would execute, `all` excluded."""
-        res = self.snakemake("-j", "3", "-n", *args, env=env)
-        return parse_jobs(res.stdout + res.stderr)
+        """(rule, model) of every job a dry run would execute, `all` excluded: a `snakemake
+        -n` process when `env` is given (the jobs' code comes from where it says), else
+        Snakemake's own command line in this process (the same code, the same Snakefile,
+        without paying Snakemake's imports for every dry run)."""
+        if env is not None:
+            res = self.snakemake("-j", "3", "-n", *args, env=env)
+            return parse_jobs(res.stdout + res.stderr)
+        code, output = self.snakemake_here("-j", "3", "-n", *args)
+        assert code == 0, output[-3000:]
+        return parse_jobs(output)
+
+    def snakemake_here(self, *args: str) -> tuple[int, str]:
+        """(exit status, output) of `snakemake ARGS` run by Snakemake's own command line
+        (`snakemake.cli.main`) in this process, in the project with its environment."""
+        import contextlib
+        import io
+
+        from snakemake.cli import main
+
+        out = io.StringIO()
+        cwd, environ = os.getcwd(), dict(os.environ)
+        os.chdir(self.path)
+        os.environ.clear()
+        os.environ.update(self.env)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                try:
+                    main(list(args))
+                    code = 0
+                except SystemExit as end:
+                    if isinstance(end.code, str):
+                        print(end.code, file=out)
+                    code = 1 if isinstance(end.code, str) else int(end.code or 0)
+        finally:
+            os.chdir(cwd)
+            os.environ.clear()
+            os.environ.update(environ)
+        return code, out.getvalue()
 
     def read_json(self, rel: str) -> dict:
         return json.loads((self.path / rel).read_text())
@@ -493,7 +529,21 @@ def _cold_run(kind: str, proj: Project, demo: tuple[str, ...], server_url: str) 
     return proj.snakemake("-j", "3", check=False), []
 
 
-def cold_clones(root: Path, n_runs: int = N_COLD_RUNS) -> ColdClones:
+@dataclass
+class CloneB:
+    """Clone b after its last cold run, and its cold runs: every test that forks a cold
+    run forks this one (ready before clone a's runs end)."""
+
+    project: Project
+    runs: list[ColdRun]
+
+
+def cold_clones(
+    root: Path, n_runs: int = N_COLD_RUNS, b_done: Callable[[CloneB], None] | None = None
+) -> ColdClones:
+    """The cold runs in two fresh clones; `b_done` gets clone b as soon as its last cold run
+    is over."""
+    last_b = max(i for i in range(n_runs) if variant(i)[0] == "b")
     a = Project.create(root / "a")
     b = Project.create(root / "b")
     data_in_git = (a.path / "data").exists() or (b.path / "data").exists()
@@ -535,6 +585,8 @@ def cold_clones(root: Path, n_runs: int = N_COLD_RUNS) -> ColdClones:
                     local_store=[n for n in ("mlflow.db", "mlruns") if (proj.path / n).exists()],
                 )
             )
+            if i == last_b and b_done is not None:
+                b_done(CloneB(b, [r for r in runs if r.clone == "b"]))
     finally:
         stop(server)
     return ColdClones(a, b, data_in_git, runs, server_dir)
@@ -547,8 +599,9 @@ def _read_all(project: Project, pattern: str) -> dict[str, bytes]:
 class ColdBuild:
     """The session's cold clones, made once for every pytest-xdist worker, in the
     background from collection on (the other tests run meanwhile): the first process to
-    create `started` in the shared folder builds them in a thread and pickles them;
-    every process's `clones` fixture waits for the pickle."""
+    create `started` in the shared folder builds them in a thread and pickles clone b as
+    soon as its cold runs are over (`b.pickle`: what forks start from), then both clones
+    (`clones.pickle`); every process's fixtures wait for the pickle they need."""
 
     @staticmethod
     def start(folder: Path) -> None:
@@ -563,24 +616,32 @@ class ColdBuild:
 
     @staticmethod
     def _build(folder: Path) -> None:
-        import pickle
         import traceback
 
         try:
-            clones = cold_clones(folder / "root")
-            (folder / "clones.tmp").write_bytes(pickle.dumps(clones))
-            os.replace(folder / "clones.tmp", folder / "clones.pickle")
+            clones = cold_clones(
+                folder / "root", b_done=lambda b: ColdBuild._save(folder / "b.pickle", b)
+            )
+            ColdBuild._save(folder / "clones.pickle", clones)
         except BaseException:
             (folder / "failed").write_text(traceback.format_exc())
 
     @staticmethod
-    def wait(folder: Path, seconds: float = 3600) -> ColdClones:
+    def _save(path: Path, value: object) -> None:
+        import pickle
+
+        path.with_suffix(".tmp").write_bytes(pickle.dumps(value))
+        os.replace(path.with_suffix(".tmp"), path)
+
+    @staticmethod
+    def wait(folder: Path, name: str = "clones.pickle", seconds: float = 3600):
+        """The pickled ColdClones (or, name="b.pickle", the CloneB), once it is there."""
         import pickle
 
         deadline = time.monotonic() + seconds
-        while not (folder / "clones.pickle").is_file():
+        while not (folder / name).is_file():
             if (folder / "failed").is_file():
                 raise AssertionError(f"the cold runs failed:\n{(folder / 'failed').read_text()}")
             assert time.monotonic() < deadline, f"no cold clones after {seconds} s"
             time.sleep(0.5)
-        return pickle.loads((folder / "clones.pickle").read_bytes())
+        return pickle.loads((folder / name).read_bytes())

@@ -1,14 +1,20 @@
-"""End to end: every bad input through the real `snakemake -j 3`, one case per row.
+"""End to end: every bad input, one case per row, through the real `snakemake -j 3`.
 
-Each case starts from an empty state (no results, no MLflow DB) in one project copy and
-must end with one clear message naming the file or key and the fix, a non-zero exit,
-no output file under results/ (only the failed job's log and the tracking lock), no
-MLflow run left RUNNING, and the demo data untouched.
+One case per place an error can come from runs as a `snakemake -j 3` process; the other
+cases found while the Snakefile is read run Snakemake's own command line in this process
+(`snakemake.cli.main`: the same parsing of --config, the same Snakefile), and the other
+data errors the preprocess stage by hand (`tabflow run preprocess`). Each case starts
+from an empty state (no results, no MLflow DB) in one project copy and must end with one
+clear message naming the file or key and the fix, a non-zero exit, no output file under
+results/ (only the failed job's log and the tracking lock), no MLflow run left RUNNING,
+and the demo data untouched.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shlex
 import sqlite3
 import subprocess
 from collections.abc import Callable
@@ -136,6 +142,11 @@ class Case:
     name: str
     setup: Callable[[Project], list[str]]
     message: str  # the one line the user gets (a distinctive part of it)
+    # How the case runs: "process" (a real `snakemake -j 3` process: one case per place an
+    # error can come from), "parse" (Snakemake's own CLI, `snakemake.cli.main`, in this
+    # process: an error found while the Snakefile is read) or "job" (the preprocess stage
+    # by hand, `tabflow run preprocess`, in this process: an error in the data).
+    runs: str = "parse"
 
 
 CASES = [
@@ -143,6 +154,7 @@ CASES = [
         "data not pulled",
         _not_pulled,
         "data error: data/raw/heart.csv not found (data.raw_path): run `dvc pull`",
+        runs="process",
     ),
     Case(
         "data file missing",
@@ -154,33 +166,39 @@ CASES = [
         "empty file",
         _csv("empty.csv", lambda lines: []),
         "empty.csv is empty (data.raw_path): expected a CSV with a header",
+        runs="job",
     ),
     Case(
         "malformed CSV",
         _csv("malformed.csv", lambda lines: [lines[0], lines[1], '"' + lines[2], *lines[3:9]]),
         "malformed.csv is not a readable CSV (data.raw_path): Error tokenizing data",
+        runs="job",
     ),
     Case(
         "target column missing",
         _csv("no-target.csv", lambda lines: lines, target="diagnosis"),
         "no-target.csv: target column 'diagnosis' (data.target_col) not found; columns are: "
         "age, sex, cp",
+        runs="job",
     ),
     Case(
         "non-binary target",
         _csv("cp-target.csv", lambda lines: lines, target="cp"),
         "cp-target.csv: target column 'cp' must have exactly 2 values, found 4",
+        runs="job",
     ),
     Case(
         "all-missing column",
         _csv("empty-column.csv", lambda lines: _with_column(lines, "notes", "")),
         "empty-column.csv: column(s) 'notes' are empty in every row; remove them from the CSV",
+        runs="job",
     ),
     Case(
         "too few rows per class for the CV",
         _csv("few-positives.csv", _few_positives),
         "the smallest class has 3 rows in the training part, fewer than "
         "evaluation.cv_folds=5; lower evaluation.cv_folds",
+        runs="process",
     ),
     Case(
         "wrong type in the config",
@@ -199,6 +217,7 @@ CASES = [
         _overrides("training.foo=1"),
         "config error: unknown config key 'training.foo': configs/training.yaml has no such "
         "setting",
+        runs="process",
     ),
     Case(
         "unknown model",
@@ -211,6 +230,7 @@ CASES = [
         _evil_model,
         "config error: model._target_='os.system' is not an allowed estimator; use one of: "
         "sklearn.ensemble.ExtraTreesClassifier",
+        runs="process",
     ),
     Case(
         "estimator parameter that does not exist",
@@ -251,17 +271,20 @@ CASES = [
         "unbalanced quote in overrides",
         _overrides("data.raw_path='my data/x.csv"),
         "config error: --config overrides: No closing quotation in",
+        runs="process",
     ),
     Case(
         "results folder that cannot be written",
         _locked_results,
         "config error: results cannot be written (paths.results_dir): Operation not permitted",
+        runs="process",
     ),
     Case(
         "tracking server down",
         _server_down,
         "config error: cannot reach MLFLOW_TRACKING_URI=http://127.0.0.1:9 ([Errno 111] "
         "Connection refused): start the server or unset the variable",
+        runs="process",
     ),
     Case(
         "sweep: a parameter the estimator does not take",
@@ -289,6 +312,7 @@ CASES = [
         "sweep: an unparsable value",
         _sweep("space:\n  lr:\n    model.params.C: choice(1,\n"),
         "config error: configs/sweep/bad.yaml: space.lr.model.params.C: cannot parse 'choice(1,'",
+        runs="process",
     ),
     Case(
         "sweep: an interval in a grid",
@@ -317,30 +341,35 @@ CASES = [
         "ids.csv: column(s) 'pid' (1025 distinct values in 1025 rows) look like row IDs: they "
         "would make every row distinct, so duplicates would reach the test split; set "
         "data.id_col=pid to drop it",
+        runs="job",
     ),
     Case(
         "stray strings in a numeric column",
         _csv("stray.csv", _stray_strings),
         "stray.csv: column 'chol' holds numbers but 2 value(s) are not: 'n/a?' (line 5), "
         "'abc' (line 10); if they mean missing, set data.na_markers=[n/a?,abc]",
+        runs="process",
     ),
     Case(
         "semicolon-separated CSV",
         _csv("semicolon.csv", lambda lines: [line.replace(",", ";") for line in lines]),
         "semicolon.csv: the header is one column 'age;sex;cp;trestbps;chol;fbs;restecg;thalach"
         ";exang;oldpeak;s': the file looks semicolon-separated (';'); set data.sep=semicolon",
+        runs="job",
     ),
     Case(
         "a column name given twice",
         _csv("twice.csv", lambda lines: [lines[0].replace("chol", "age", 1), *lines[1:]]),
         "twice.csv: the header names 'age' (columns 1 and 5) more than once (data.raw_path); "
         "keep one",
+        runs="job",
     ),
     Case(
         "single-class target",
         _csv("one-class.csv", _one_class),
         "one-class.csv: target column 'target' has one class only (1): a classifier needs "
         "rows of both classes",
+        runs="job",
     ),
 ]
 
@@ -362,11 +391,42 @@ def _restore(project: Project) -> None:
     project.env.pop("MLFLOW_TRACKING_URI", None)
 
 
+def _run(project: Project, case: Case, monkeypatch, capsys) -> tuple[int, str]:
+    """(exit status, everything printed) of the case, run as its `runs` says."""
+    args = case.setup(project)
+    if case.runs == "process":
+        res = project.snakemake("-j", "3", *args, check=False)
+        return res.returncode, res.stdout + res.stderr
+    monkeypatch.chdir(project.path)
+    for name in [n for n in os.environ if n.startswith(("MLFLOW_", "TABFLOW_"))]:
+        monkeypatch.delenv(name)
+    if case.runs == "parse":
+        from snakemake.cli import main
+
+        main_args = ["-j", "3", *args]
+    else:  # "job": `tabflow run preprocess` with the same overrides
+        from tabflow.cli import main
+
+        (overrides,) = [a.removeprefix("overrides=") for a in args if a.startswith("overrides=")]
+        main_args = ["run", "preprocess", *shlex.split(overrides)]
+    try:
+        status = main(main_args)
+    except SystemExit as end:  # what the interpreter does with it: a text is printed, exit 1
+        status = end.code
+    printed = capsys.readouterr()
+    output = printed.out + printed.err
+    if isinstance(status, str):
+        return 1, f"{output}{status}\n"
+    return int(status or 0), output
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input_gets_one_clear_error_and_leaves_nothing_behind(project, case):
+def test_bad_input_gets_one_clear_error_and_leaves_nothing_behind(
+    project, case, monkeypatch, capsys
+):
     project.clean()
     try:
-        res = project.snakemake("-j", "3", *case.setup(project), check=False)
+        status, output = _run(project, case, monkeypatch, capsys)
         leftovers = {
             str(p.relative_to(project.path))
             for p in (project.path / "results").rglob("*")
@@ -375,8 +435,7 @@ def test_bad_input_gets_one_clear_error_and_leaves_nothing_behind(project, case)
         pwned = (project.path / "PWNED").exists()
     finally:
         _restore(project)
-    output = res.stdout + res.stderr
-    assert res.returncode != 0, output
+    assert status != 0, output
     lines = [line for line in output.splitlines() if case.message in line]
     assert lines, f"expected {case.message!r} in:\n{output}"
     assert "Traceback" not in output, output
@@ -385,7 +444,7 @@ def test_bad_input_gets_one_clear_error_and_leaves_nothing_behind(project, case)
     if log.exists():  # a data error: found by the preprocess job, before any training
         assert case.message in log.read_text()
         assert "Traceback" not in log.read_text()
-    else:  # found while the Snakefile is parsed: that line is all (but Snakemake's notice)
+    elif case.runs != "job":  # found while the Snakefile is read: that line is all
         rest = [line for line in output.strip().splitlines() if not line.startswith(PROFILE)]
         assert rest == lines, output
     db = project.path / "mlflow.db"

@@ -62,6 +62,7 @@ def _versions(project: Project) -> dict[int, dict[str, str]]:
     return out
 
 
+@pytest.mark.long
 def test_the_champion_moves_only_when_beaten_on_the_same_rows(forked):
     project = forked
     first = project.read_json("results/registry.json")
@@ -193,6 +194,7 @@ def _split(frame: pd.DataFrame) -> str:
 ANSWER = ["probability", "label", "class", "unseen"]
 
 
+@pytest.mark.long
 def test_every_way_in_scores_raw_rows_the_same(forked, tmp_path, monkeypatch):
     """The same raw rows through tabflow predict, snakemake predict, mlflow.pyfunc and
     mlflow models serve (JSON and CSV): the same numbers, as floats. Bad rows get the

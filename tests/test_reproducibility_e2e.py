@@ -80,7 +80,7 @@ def test_a_job_killed_while_logging_leaves_its_mlflow_run_failed(forked):
     assert killed.temp_files == []
 
 
-def test_cluster_generic_executor_runs_the_jobs_through_the_submit_command(forked, clones):
+def test_cluster_generic_executor_runs_the_jobs_through_the_submit_command(forked, clone_b):
     """The same bytes as the cold run's, through a scheduler's submit command."""
     res = forked.snakemake(
         "-j", "3", *CLUSTER_GENERIC, "--forcerun", "train", "--config", "models=[lr]"
@@ -90,7 +90,7 @@ def test_cluster_generic_executor_runs_the_jobs_through_the_submit_command(forke
     assert len(submitted) == 2, output[-3000:]  # train, evaluate; the rest are local rules
     assert "Finished jobid" in output and "(Rule: leaderboard)" in output
     metrics = forked.path.joinpath("results/metrics/lr.json").read_bytes()
-    assert metrics == clones.runs[0].metrics["lr"]
+    assert metrics == clone_b.runs[0].metrics["lr"]
 
 
 def test_shared_tracking_server_gets_every_run_and_artifact(clones):

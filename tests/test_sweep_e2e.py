@@ -58,19 +58,21 @@ def _runs(project: Project, role: str) -> list[tuple[str, str, dict]]:
     return out
 
 
+@pytest.mark.long
 def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
     """Also: lr's penalty l1 meets its lbfgs solver in half the grid: those trials fail,
     are recorded, and the rest go on. `-j 2` means 2 cores (the default profile's `jobs`
     does not override it)."""
     project = swept
-    dry = project.snakemake("-j", "2", "-n", *SWEEP)
-    blocks = job_blocks(dry.stdout + dry.stderr)
+    code, dry = project.snakemake_here("-j", "2", "-n", *SWEEP)
+    assert code == 0, dry[-3000:]
+    blocks = job_blocks(dry)
     searching = [b for b in blocks if b["rule"] in ("sweep_shard", "sweep_select")]
     assert len(searching) == 1 + 1, "a shard and a selection"
     for block in searching:
         assert "test.parquet" not in block.get("input", ""), block
     tuned = {("train", "lr-tiny"), ("evaluate", "lr-tiny")}
-    assert tuned <= parse_jobs(dry.stdout + dry.stderr)
+    assert tuned <= parse_jobs(dry)
 
     res = project.snakemake("-j", "2", *SWEEP)
     assert "Provided cores: 2" in res.stdout + res.stderr
@@ -133,6 +135,7 @@ space:
 """
 
 
+@pytest.mark.long
 def test_tpe_shards_share_one_study(forked):
     """Optuna's TPE with two shards (two processes) asking one study for trials; raising
     `trials` from 4 to 6 runs only the 2 new ones, the earlier ones read back. (Shards as

@@ -1,6 +1,6 @@
 """End to end: the real snakemake, dvc and MLflow on the real demo data, in a copy of the repo.
 
-Tests that only read use clone b after its last cold run (see conftest.clones); a test
+Tests that only read use clone b after its last cold run (see conftest.clone_b); a test
 that changes anything works on its own copy of that state (`forked`), so every test runs
 alone (`pytest -k NAME`) and in any order.
 """
@@ -46,11 +46,11 @@ EXPERIMENT = "heart_disease_classification"
 
 
 @pytest.fixture(scope="module")
-def project(clones) -> Project:
-    """Clone b, right after its last cold run (see conftest.clones)."""
-    last = [run for run in clones.runs if run.clone == "b"][-1]
+def project(clone_b) -> Project:
+    """Clone b, right after its last cold run (see conftest.clone_b)."""
+    last = clone_b.runs[-1]
     assert last.returncode == 0 and last.local_store == ["mlflow.db", "mlruns"]
-    return clones.b
+    return clone_b.project
 
 
 FIGURES = {
@@ -328,9 +328,9 @@ def test_report_shows_leaderboard_and_every_figure_of_every_model(forked):
 
 
 def test_noop_rerun_has_nothing_to_do(project):
-    res = project.snakemake("-j", "3", "-n")
-    assert "Nothing to be done" in res.stdout + res.stderr
-    assert parse_jobs(res.stdout + res.stderr) == set()
+    code, output = project.snakemake_here("-j", "3", "-n")
+    assert code == 0 and "Nothing to be done" in output
+    assert parse_jobs(output) == set()
 
 
 EVALUATE_ON = {("evaluate", m) for m in MODELS} | FINAL
@@ -438,6 +438,7 @@ def receiver():
 SECRETS = ("SECRET-IN-CONFIG-7f3a", "SECRET-IN-ENV-91bc")
 
 
+@pytest.mark.long
 def test_editing_one_model_yaml_reruns_only_it_and_the_old_results_are_a_checkout_away(
     tracked, receiver, tmp_path
 ):
@@ -550,6 +551,7 @@ def test_scripts_run_by_hand_with_argv_overrides(forked):
     assert len(lines) == 1 and "training.test_size=2.0 is invalid" in lines[0], bad.stderr
 
 
+@pytest.mark.long
 def test_seeds_multiply_the_models_in_one_job_per_model(forked):
     """`--config seeds=[1,2]`: one job per model trains and evaluates every seed; each seed
     has its own files, MLflow run and leaderboard row."""
@@ -619,6 +621,7 @@ def _registry(project: Project) -> dict[str, dict[int, str]]:
     return out
 
 
+@pytest.mark.long
 def test_own_csv_is_a_problem_of_its_own_with_overrides_reaching_every_job(forked, tmp_path):
     """Bring your own CSV, with `--config models=[lr,rf]` and overrides for every job: it
     is read with neutral column settings (its `ca` is not the demo's), its ID column lets
@@ -734,8 +737,7 @@ def test_long_jobs_log_each_fold_and_each_feature(project):
 
 
 def test_a_model_listed_twice_runs_once(project):
-    res = project.snakemake("-j", "3", "-n", "--config", "models=[lr,lr]")
-    output = res.stdout + res.stderr
-    assert parse_jobs(output) == FINAL, "a leaderboard of lr alone"
+    code, output = project.snakemake_here("-j", "3", "-n", "--config", "models=[lr,lr]")
+    assert code == 0 and parse_jobs(output) == FINAL, "a leaderboard of lr alone"
     (inputs,) = re.findall(r"^\s+input: (results/metrics/.*)$", output, re.M)
     assert inputs.split(", ") == ["results/metrics/lr.json", "results/cv/lr.json"]

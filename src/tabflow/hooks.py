@@ -38,11 +38,17 @@ class Hooks:
 
     def start(self, rules: Collection[str] = ()) -> None:
         """`rules`: those of the jobs this run will execute. When preprocess is one, MLflow
-        is set up once it has read the data: a CSV it refuses costs no MLflow at all."""
+        is set up once it has read the data: a CSV it refuses costs no MLflow at all. When
+        none of them logs to MLflow (`snakemake predict`), nothing is set up: no workflow
+        run without children, and the main process imports no MLflow."""
         from tabflow.io import remove_stale_temp_files
-        from tabflow.tracking.workflow_run import Invocation
+        from tabflow.stages import STAGES
 
         remove_stale_temp_files(self.plan.paths.results_dir)
+        if not any(STAGES[rule].logs for rule in rules if rule in STAGES):
+            return
+        from tabflow.tracking.workflow_run import Invocation
+
         self.invocation = Invocation(self.cfg, self.plan.paths, self.plan.models)
         after = self.plan.paths.data_summary if "preprocess" in rules else None
         self.invocation.start(after=after)

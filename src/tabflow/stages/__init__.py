@@ -21,6 +21,9 @@ from tabflow.errors import ConfigError
 class Stage:
     function: str  # "module:function", imported when the stage runs
     per_model: bool
+    # Its job logs to MLflow under the invocation's workflow run (model runs, sweep runs,
+    # the registry's decision): an invocation with no such job sets up no MLflow.
+    logs: bool = False
 
     @property
     def module(self) -> str:
@@ -34,12 +37,12 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "preprocess": Stage("tabflow.stages.preprocess:run", per_model=False),
     "train": Stage("tabflow.stages.train:run", per_model=True),
-    "evaluate": Stage("tabflow.stages.evaluate:run", per_model=True),
+    "evaluate": Stage("tabflow.stages.evaluate:run", per_model=True, logs=True),
     "leaderboard": Stage("tabflow.stages.leaderboard:run", per_model=False),
     "sweep_shard": Stage("tabflow.stages.sweep_shard:run", per_model=True),
-    "sweep_select": Stage("tabflow.stages.sweep_select:run", per_model=True),
-    "seed_batch": Stage("tabflow.stages.seed_batch:run", per_model=True),
-    "register": Stage("tabflow.stages.register:run", per_model=False),
+    "sweep_select": Stage("tabflow.stages.sweep_select:run", per_model=True, logs=True),
+    "seed_batch": Stage("tabflow.stages.seed_batch:run", per_model=True, logs=True),
+    "register": Stage("tabflow.stages.register:run", per_model=False, logs=True),
     "predict": Stage("tabflow.stages.predict:run", per_model=False),
     "front_page": Stage("tabflow.stages.front_page:run", per_model=False),
 }

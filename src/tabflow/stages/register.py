@@ -211,21 +211,20 @@ def _tests(decision: dict[str, Any], metric: str) -> str:
 
 
 def _rows_key(cfg: Any, paths: Paths) -> str:
-    """What makes two CV scores comparable: the training rows, the folds and the seed."""
-    digest = file_digest(paths.train_data, "sha256")[:16]
-    return f"{digest}:{int(cfg.evaluation.cv_folds)}:{int(cfg.training.random_state)}"
+    """What makes two CV scores comparable, and two test scores: the training and test
+    rows, the folds and the seed."""
+    train = file_digest(paths.train_data, "sha256")[:16]
+    test = file_digest(paths.test_data, "sha256")[:16]
+    return f"{train}:{test}:{int(cfg.evaluation.cv_folds)}:{int(cfg.training.random_state)}"
 
 
 def _champion_scores(
     client: Any, champion: Any, cfg: Any, paths: Paths, metric: str, rows: str
 ) -> dict[str, Any]:
-    """The champion's CV score on today's training rows (logged, or computed again) and
-    its score on today's test split."""
-    import pandas as pd
-
-    from tabflow import registry
-    from tabflow.data import xy
-    from tabflow.metrics import METRICS, cv_key
+    """The champion's CV score on today's training rows and its score on today's test
+    split: those it logged when it was trained on these very rows; else the champion
+    loaded, scored on the test split and cross-validated again."""
+    from tabflow.metrics import cv_key
 
     held: dict[str, Any] = {
         "version": int(champion.version),
@@ -236,31 +235,31 @@ def _champion_scores(
     }
     try:
         run = client.get_run(champion.run_id)
-        pipeline, _ = registry.load(champion.source)
-        X, y = xy(pd.read_parquet(paths.test_data), str(cfg.data.target_col))
-        spec = METRICS[metric]
-        scores = pipeline.predict_proba(X)[:, 1] if spec.uses_scores else pipeline.predict(X)
-        held["test"] = spec.score(y.to_numpy(), scores)
         if champion.tags.get(ROWS) == rows:
             held["cv"] = float(run.data.metrics[cv_key(metric, "mean")])
+            held["test"] = float(run.data.metrics[metric])
         else:
-            held["cv"] = _cross_validate_again(pipeline, cfg, paths, metric)
-            held["cv_recomputed"] = True
+            held.update(_scored_again(champion, cfg, paths, metric))
     except Exception as err:  # a model tabflow cannot read, a store that fails: say so
         held["problem"] = f"{type(err).__name__}: {str(err).splitlines()[0]}"
     return held
 
 
-def _cross_validate_again(champion: Any, cfg: Any, paths: Paths, metric: str) -> float:
-    """The champion as it is (its reading of rows, its estimator's params), unfitted and
-    cross-validated on today's training part."""
+def _scored_again(champion: Any, cfg: Any, paths: Paths, metric: str) -> dict[str, Any]:
+    """A champion trained on other rows, as it is (its reading of rows, its estimator's
+    params): scored on today's test split, and unfitted and cross-validated on today's
+    training part."""
     import pandas as pd
     from sklearn.base import clone
 
-    from tabflow import metrics
+    from tabflow import metrics, registry
     from tabflow.data import xy
 
-    X, y = xy(pd.read_parquet(paths.train_data), str(cfg.data.target_col))
+    pipeline, _ = registry.load(champion.source)
+    target = str(cfg.data.target_col)
+    X, y = xy(pd.read_parquet(paths.test_data), target)
+    test = metrics.score_fitted(pipeline, X, y.to_numpy())[metric]
+    X, y = xy(pd.read_parquet(paths.train_data), target)
     folds, seed = int(cfg.evaluation.cv_folds), int(cfg.training.random_state)
-    cv = metrics.cross_validate(clone(champion), X, y, folds, seed, primary=metric, log_folds=False)
-    return float(cv[metric]["mean"])
+    cv = metrics.cross_validate(clone(pipeline), X, y, folds, seed, primary=metric, log_folds=False)
+    return {"test": test, "cv": float(cv[metric]["mean"]), "cv_recomputed": True}
