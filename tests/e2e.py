@@ -544,12 +544,12 @@ def cold_clones(
     """The cold runs in two fresh clones; `b_done` gets clone b as soon as its last cold run
     is over."""
     last_b = max(i for i in range(n_runs) if variant(i)[0] == "b")
-    a = Project.create(root / "a")
     b = Project.create(root / "b")
-    data_in_git = (a.path / "data").exists() or (b.path / "data").exists()
+    in_git = [(b.path / "data").exists()]
     b.run("dvc", "pull")
+    clones: dict[str, Project] = {"b": b}
     server_dir = root / "tracking-server"
-    server, server_url = start_tracking_server(server_dir, b.env)  # comes up during run 1
+    server = server_url = None
     # `make demo` in the venv running the tests (its install step is marked done by a fresh
     # stamp file).
     stamp = root / "installed.stamp"
@@ -559,12 +559,17 @@ def cold_clones(
     try:
         for i in range(n_runs):
             name, kind = variant(i)
-            proj = {"a": a, "b": b}[name]
+            if name not in clones:  # clone a: made once clone b's first runs are over
+                clones[name] = Project.create(root / name)
+                in_git.append((clones[name].path / "data").exists())
+            proj = clones[name]
             proj.clean()
             if kind == "make demo":
+                if server is None:
+                    server, server_url = start_tracking_server(server_dir, b.env)
                 wait_until_up(server, server_url)
             start = time.perf_counter()
-            res, kills = _cold_run(kind, proj, demo, server_url)
+            res, kills = _cold_run(kind, proj, demo, server_url or "")
             seconds = time.perf_counter() - start
             if kind == "make demo":
                 proj.demo_output = res.stdout
@@ -588,8 +593,9 @@ def cold_clones(
             if i == last_b and b_done is not None:
                 b_done(CloneB(b, [r for r in runs if r.clone == "b"]))
     finally:
-        stop(server)
-    return ColdClones(a, b, data_in_git, runs, server_dir)
+        if server is not None:
+            stop(server)
+    return ColdClones(clones["a"], b, any(in_git), runs, server_dir)
 
 
 def _read_all(project: Project, pattern: str) -> dict[str, bytes]:

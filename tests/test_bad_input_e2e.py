@@ -198,7 +198,7 @@ CASES = [
         _csv("few-positives.csv", _few_positives),
         "the smallest class has 3 rows in the training part, fewer than "
         "evaluation.cv_folds=5; lower evaluation.cv_folds",
-        runs="process",
+        runs="job",
     ),
     Case(
         "wrong type in the config",
@@ -230,7 +230,6 @@ CASES = [
         _evil_model,
         "config error: model._target_='os.system' is not an allowed estimator; use one of: "
         "sklearn.ensemble.ExtraTreesClassifier",
-        runs="process",
     ),
     Case(
         "estimator parameter that does not exist",
@@ -271,20 +270,17 @@ CASES = [
         "unbalanced quote in overrides",
         _overrides("data.raw_path='my data/x.csv"),
         "config error: --config overrides: No closing quotation in",
-        runs="process",
     ),
     Case(
         "results folder that cannot be written",
         _locked_results,
         "config error: results cannot be written (paths.results_dir): Operation not permitted",
-        runs="process",
     ),
     Case(
         "tracking server down",
         _server_down,
         "config error: cannot reach MLFLOW_TRACKING_URI=http://127.0.0.1:9 ([Errno 111] "
         "Connection refused): start the server or unset the variable",
-        runs="process",
     ),
     Case(
         "sweep: a parameter the estimator does not take",
@@ -312,7 +308,6 @@ CASES = [
         "sweep: an unparsable value",
         _sweep("space:\n  lr:\n    model.params.C: choice(1,\n"),
         "config error: configs/sweep/bad.yaml: space.lr.model.params.C: cannot parse 'choice(1,'",
-        runs="process",
     ),
     Case(
         "sweep: an interval in a grid",
@@ -397,27 +392,21 @@ def _run(project: Project, case: Case, monkeypatch, capsys) -> tuple[int, str]:
     if case.runs == "process":
         res = project.snakemake("-j", "3", *args, check=False)
         return res.returncode, res.stdout + res.stderr
+    if case.runs == "parse":
+        return project.snakemake_here("-j", "3", *args)
+    # "job": `tabflow run preprocess` with the same overrides
+    from tabflow.cli import main
+
     monkeypatch.chdir(project.path)
     for name in [n for n in os.environ if n.startswith(("MLFLOW_", "TABFLOW_"))]:
         monkeypatch.delenv(name)
-    if case.runs == "parse":
-        from snakemake.cli import main
-
-        main_args = ["-j", "3", *args]
-    else:  # "job": `tabflow run preprocess` with the same overrides
-        from tabflow.cli import main
-
-        (overrides,) = [a.removeprefix("overrides=") for a in args if a.startswith("overrides=")]
-        main_args = ["run", "preprocess", *shlex.split(overrides)]
+    (overrides,) = [a.removeprefix("overrides=") for a in args if a.startswith("overrides=")]
     try:
-        status = main(main_args)
-    except SystemExit as end:  # what the interpreter does with it: a text is printed, exit 1
+        status = main(["run", "preprocess", *shlex.split(overrides)])
+    except SystemExit as end:
         status = end.code
     printed = capsys.readouterr()
-    output = printed.out + printed.err
-    if isinstance(status, str):
-        return 1, f"{output}{status}\n"
-    return int(status or 0), output
+    return int(status or 0), printed.out + printed.err
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -72,7 +72,8 @@ def test_a_job_killed_mid_training_fails_the_run_and_a_rerun_completes(clones):
 
 def test_a_job_killed_while_logging_leaves_its_mlflow_run_failed(forked):
     """SIGKILL to `evaluate rf` while its MLflow run is open: the workflow marks it FAILED."""
-    killed = kill_mid_job(forked, "evaluate", "rf", "--forcerun", "evaluate", RF_METRICS)
+    # The target before --forcerun, which takes every word after it as a rule to force.
+    killed = kill_mid_job(forked, "evaluate", "rf", RF_METRICS, "--forcerun", "evaluate")
     assert killed.returncode != 0 and "Error in rule evaluate" in killed.output
     assert killed.rows.count(("rf", "FAILED")) == 1
     assert all(status != "RUNNING" for _, status in killed.rows)
@@ -235,7 +236,7 @@ def test_data_and_results_round_trip_through_an_s3_remote(tracked, s3, tmp_path)
 
 
 def test_reproduce_an_mlflow_run(a):
-    run_id = json.loads((a.path / "results/mlflow/rf.json").read_text())["run_id"]
+    run_id = json.loads((a.path / "results/mlflow/lr.json").read_text())["run_id"]
     ok = a.run("tabflow", "reproduce", run_id, check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "metrics match exactly" in ok.stdout

@@ -121,14 +121,14 @@ def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
         )
     assert logged["model.params.C"] == str(best["params"]["C"])
 
-    # The same sweep again: nothing to do (a grown sweep fits only its new trials: the
-    # tpe test below, and test_sweep.py's trial cache).
+    # The same sweep again: nothing to do (a grown sweep fits only its new trials:
+    # test_sweep.py's trial cache).
     assert project.planned_jobs(*SWEEP) == set()
 
 
 TPE = """\
 strategy: tpe
-trials: 4
+trials: 6
 space:
   lr:
     model.params.C: tag(log, interval(0.01, 10))
@@ -137,23 +137,21 @@ space:
 
 @pytest.mark.long
 def test_tpe_shards_share_one_study(forked):
-    """Optuna's TPE with two shards (two processes) asking one study for trials; raising
-    `trials` from 4 to 6 runs only the 2 new ones, the earlier ones read back. (Shards as
-    SLURM jobs: test_slurm_e2e.py.)"""
+    """Optuna's TPE with two shards (two processes) asking one study for trials, each its
+    share of them. (Shards as SLURM jobs: test_slurm_e2e.py.)"""
     project = forked
-    tpe = project.path / "configs/sweep/tpe6.yaml"
-    tpe.write_text(TPE)
+    (project.path / "configs/sweep/tpe6.yaml").write_text(TPE)
     args = ("--config", "sweep=tpe6", "sweep_shards=2", "models=[lr]")
     res = project.snakemake("-j", "3", *args)
     shards = [b for b in job_blocks(res.stdout + res.stderr) if b["rule"] == "sweep_shard"]
     assert len(shards) == 2
     trials = pd.read_csv(project.path / "results/sweeps/tpe6/lr/trials.csv")
-    assert len(trials) == 4 and (project.path / "results/sweeps/tpe6/lr/optuna.journal").is_file()
-    tpe.write_text(TPE.replace("trials: 4", "trials: 6"))
-    project.snakemake("-j", "3", *args)
-    assert len(pd.read_csv(project.path / "results/sweeps/tpe6/lr/trials.csv")) == 6
-    fitted, _ = _shard_counts(project)
-    assert fitted == 2
+    assert len(trials) == 6 and trials["trial"].tolist() == list(range(6))
+    assert (project.path / "results/sweeps/tpe6/lr/optuna.journal").is_file()
+    logs = sorted((project.path / "results/logs/sweep_shard").glob("tpe6-lr-*.log"))
+    assert len(logs) == 2
+    for log in logs:
+        assert "3 trials, 3 fitted, 0 read from the trial cache" in log.read_text(), log
 
 
 def test_a_sweep_whose_every_trial_fails_says_so_in_one_line(forked):
