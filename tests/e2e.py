@@ -153,7 +153,8 @@ class Probed:
     token: str | None
 
 
-def run_probing_the_store(project: Project) -> Probed:
+def run_probing_the_store(project: Project, *args: str) -> Probed:
+    """`snakemake -j 3 ARGS`, asking its store server meanwhile."""
     import urllib.error
     import urllib.request
 
@@ -161,7 +162,11 @@ def run_probing_the_store(project: Project) -> Probed:
     out_file = project.path.parent / "run.out"
     with open(out_file, "w") as out:
         proc = subprocess.Popen(
-            ["snakemake", "-j", "3"], cwd=project.path, env=project.env, stdout=out, stderr=out
+            ["snakemake", "-j", "3", *args],
+            cwd=project.path,
+            env=project.env,
+            stdout=out,
+            stderr=out,
         )
         answers: dict[str, int] = {}
         token = None
@@ -184,6 +189,35 @@ def run_probing_the_store(project: Project) -> Probed:
             time.sleep(0.05)
         returncode = proc.wait(timeout=600)
     return Probed(returncode, out_file.read_text(), answers, token)
+
+
+REGISTERED = "heart_disease_classifier"  # the demo's registered model
+
+
+def registry_versions(project: Project, name: str = REGISTERED) -> dict[int, dict[str, str]]:
+    """Each version of a registered model: its tags and aliases (read with sqlite3)."""
+    import sqlite3
+
+    with sqlite3.connect(project.path / "mlflow.db") as conn:
+        versions = [
+            int(v)
+            for (v,) in conn.execute(
+                "SELECT version FROM model_versions WHERE name=? ORDER BY version", (name,)
+            )
+        ]
+        out = {}
+        for v in versions:
+            tags = dict(
+                conn.execute(
+                    "SELECT key, value FROM model_version_tags WHERE name=? AND version=?",
+                    (name, v),
+                )
+            )
+            aliases = conn.execute(
+                "SELECT alias FROM registered_model_aliases WHERE name=? AND version=?", (name, v)
+            )
+            out[v] = {**tags, "aliases": ",".join(a for (a,) in aliases)}
+    return out
 
 
 def _job_token(project: Path) -> str | None:

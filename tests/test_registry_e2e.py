@@ -24,6 +24,8 @@ from .e2e import (
     Project,
     edit_file,
     free_port,
+    job_blocks,
+    registry_versions,
     run_probing_the_store,
     stop,
     stored_files,
@@ -34,34 +36,6 @@ pytestmark = pytest.mark.e2e
 NAME = "heart_disease_classifier"
 
 
-def _versions(project: Project) -> dict[int, dict[str, str]]:
-    """Each version of the registered model: its tags and aliases."""
-    with sqlite3.connect(project.path / "mlflow.db") as conn:
-        versions = [
-            v
-            for (v,) in conn.execute(
-                "SELECT version FROM model_versions WHERE name=? ORDER BY version", (NAME,)
-            )
-        ]
-        out = {}
-        for v in versions:
-            tags = dict(
-                conn.execute(
-                    "SELECT key, value FROM model_version_tags WHERE name=? AND version=?",
-                    (NAME, v),
-                )
-            )
-            aliases = [
-                a
-                for (a,) in conn.execute(
-                    "SELECT alias FROM registered_model_aliases WHERE name=? AND version=?",
-                    (NAME, v),
-                )
-            ]
-            out[int(v)] = {**tags, "aliases": ",".join(aliases)}
-    return out
-
-
 @pytest.mark.long
 def test_the_champion_moves_only_when_beaten_on_the_same_rows(forked):
     project = forked
@@ -70,7 +44,7 @@ def test_the_champion_moves_only_when_beaten_on_the_same_rows(forked):
     assert first["reason"] == "the first version"
     assert first["problem"] == "binary: target = 1, 13 features (data/raw/heart.csv)"
     commit = project.run("git", "rev-parse", "HEAD").stdout.strip()
-    v1 = _versions(project)[1]
+    v1 = registry_versions(project)[1]
     assert v1["aliases"] == "champion" and v1["git_commit"] == commit
     assert v1["model"] == first["new"]["model"] and v1["run_id"] == first["new"]["run_id"]
     assert v1["data_md5"] == DEMO_MD5 and v1["tabflow.problem"]
@@ -78,32 +52,26 @@ def test_the_champion_moves_only_when_beaten_on_the_same_rows(forked):
     # The same run registered again: no new version.
     again = project.snakemake("-j", "3", "--forcerun", "register")
     assert "already registered" in project.read_json("results/registry.json")["reason"]
-    assert "no new version" in again.stdout and list(_versions(project)) == [1]
+    assert "no new version" in again.stdout and list(registry_versions(project)) == [1]
 
-    # A worse best model: registered, but challenger; the champion stays. Meanwhile, a
-    # real HTTP request to the workflow's loopback store server: only its jobs get in.
-    edit_file(project.path / "configs/model/lr.yaml", "C: 1.0", "C: 0.01")
-    res = run_probing_the_store(project)
+    # (A worse best model, registered as challenger: the model-edit test in
+    # test_workflow_e2e.py.) Other training rows: the champion is cross-validated again on
+    # them, then compared. Meanwhile, a real HTTP request to the workflow's loopback store
+    # server: only its jobs get in.
+    other_rows = ("--config", "models=[lr]", "overrides=training.test_size=0.25")
+    res = run_probing_the_store(project, *other_rows)
     assert res.returncode == 0, res.output[-3000:]
     assert res.answers == {"none": 401, "wrong": 401, "job": 200}
     log = (project.path / "results/logs/evaluate/lr.log").read_text()
     assert "logging through the workflow's store server" in log
-    second = project.read_json("results/registry.json")
-    assert second["new"]["version"] == 2 and second["alias"] == "challenger"
-    assert not second["promoted"] and not second["champion"]["cv_recomputed"]
-    assert second["new"]["cv"] < second["champion"]["cv"]
-    assert second["reason"].endswith(": not better")
-    assert second["champion"]["test"] is not None and second["new"]["test"] is not None
-    assert second["text"] in res.output, "the decision is in the summary"
-    aliases = {v: t["aliases"] for v, t in _versions(project).items()}
-    assert aliases == {1: "champion", 2: "challenger"}
-
-    # Other training rows: the champion is cross-validated again on them, then compared.
-    other_rows = ("--config", "models=[lr]", "overrides=training.test_size=0.25")
-    third = project.snakemake("-j", "3", *other_rows)
     decision = project.read_json("results/registry.json")
+    assert decision["new"]["version"] == 2 and decision["alias"] == "challenger"
     assert decision["champion"]["cv_recomputed"] is True
-    assert decision["text"] in third.stdout
+    assert decision["reason"].endswith(": not better"), "the same model on the same rows: a tie"
+    assert decision["champion"]["test"] is not None and decision["new"]["test"] is not None
+    assert decision["text"] in res.output, "the decision is in the summary"
+    aliases = {v: t["aliases"] for v, t in registry_versions(project).items()}
+    assert aliases == {1: "champion", 2: "challenger"}
     with sqlite3.connect(project.path / "mlflow.db") as conn:
         tags = dict(
             conn.execute(
@@ -284,9 +252,13 @@ def test_every_way_in_scores_raw_rows_the_same(forked, tmp_path, monkeypatch):
     elsewhere = tmp_path / "elsewhere" / "rows.csv"
     elsewhere.parent.mkdir()
     elsewhere.write_text("\n".join(rows.read_text().splitlines()[:11]) + "\n")
-    project.snakemake("-j", "3", "predict", "--config", f"predict_input={elsewhere}")
-    outputs = [p for p in folder.glob("rows-*.csv") if ".drift." not in p.name]
-    assert len(outputs) == 2 and len(pd.read_csv(workflow_file)) == 40, "not written over"
+    config = ("--config", f"predict_input={elsewhere}")
+    planned = project.snakemake("-j", "3", "-n", "predict", *config)
+    (job,) = [b for b in job_blocks(planned.stdout + planned.stderr) if b["rule"] == "predict"]
+    other = job["output"].split(", ")[0]
+    assert other.startswith("results/predictions/new/rows-") and other != str(
+        workflow_file.relative_to(project.path)
+    ), job
     inside = project.path / "results/rows.csv"
     shutil.copy(rows, inside)
     refused_rule = project.snakemake(

@@ -152,21 +152,3 @@ def test_tpe_shards_share_one_study(forked):
     assert len(logs) == 2
     for log in logs:
         assert "3 trials, 3 fitted, 0 read from the trial cache" in log.read_text(), log
-
-
-def test_a_sweep_whose_every_trial_fails_says_so_in_one_line(forked):
-    project = forked
-    (project.path / "configs/sweep/l1.yaml").write_text(
-        "strategy: grid\nspace:\n  lr:\n    model.params.penalty: choice(l1)\n"
-        "    model.params.C: choice(0.1, 1)\n"
-    )
-    res = project.snakemake("-j", "3", "--config", "sweep=l1", "models=[lr]", check=False)
-    assert res.returncode != 0
-    log = (project.path / "results/logs/sweep_select/l1-lr.log").read_text()
-    (line,) = [line for line in log.splitlines() if "ERROR" in line]
-    assert line.endswith(
-        "sweep l1 of lr: every one of the 2 trials failed; the first, trial 0 "
-        "{'C': 0.1, 'penalty': 'l1'}: ValueError: Solver lbfgs supports only 'l2' or None "
-        "penalties, got l1 penalty.; change the sweep's space"
-    ), line
-    assert "Traceback" not in log

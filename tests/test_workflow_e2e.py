@@ -32,6 +32,7 @@ from .e2e import (
     edit_file,
     free_port,
     parse_jobs,
+    registry_versions,
     start_tracking_server,
     stop,
     stored_files,
@@ -442,19 +443,20 @@ SECRETS = ("SECRET-IN-CONFIG-7f3a", "SECRET-IN-ENV-91bc")
 def test_editing_one_model_yaml_reruns_only_it_and_the_old_results_are_a_checkout_away(
     tracked, receiver, tmp_path
 ):
-    """Also: a second `snakemake -j 3` started at the same time is refused, nothing damaged;
-    a killed writer's temp file is removed; the notification URLs (secrets) end up in no
-    file. Then back in time: the results tracked and committed, `git checkout` of the
-    first commit and `dvc pull` bring back its results, current for its configs."""
+    """lr made worse: only it reruns, and the registry adds it as challenger. Also: a second
+    `snakemake -j 3` started at the same time is refused, nothing damaged; a killed
+    writer's temp file is removed; the notification URLs (secrets) end up in no file. Then
+    back in time: the results tracked and committed, `git checkout` of the first commit
+    and `dvc pull` bring back its results, current for its configs."""
     project = tracked
     first_commit = project.run("git", "rev-parse", "HEAD").stdout.strip()
     first_results = tree_digest(project.path / "results")
     before = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
     # What a writer killed halfway leaves: removed when a run starts, never tracked by DVC.
-    stale = project.path / "results/metrics/.rf.json.k1ll3d.tmp"
+    stale = project.path / "results/metrics/.lr.json.k1ll3d.tmp"
     stale.write_text("half")
     assert project.run("dvc", "check-ignore", str(stale.relative_to(project.path))).stdout
-    edit_file(project.path / "configs/model/rf.yaml", "n_estimators: 100", "n_estimators: 50")
+    edit_file(project.path / "configs/model/lr.yaml", "C: 1.0", "C: 0.01")
     # Notification targets: one in the config, one in $APPRISE_URLS, one that is down.
     edit_file(
         project.path / "configs/config.yaml",
@@ -484,16 +486,27 @@ def test_editing_one_model_yaml_reruns_only_it_and_the_old_results_are_a_checkou
     assert "LockException" in refused and "Directory cannot be locked" in refused
     assert "tabflow:" not in refused, "the refused run has no hooks: no message, no MLflow run"
     ran = parse_jobs(res.stdout + res.stderr)
-    assert ran == {("train", "rf"), ("evaluate", "rf")} | FINAL
+    assert ran == {("train", "lr"), ("evaluate", "lr")} | FINAL
     assert not stale.exists()
     after = {m: (project.path / f"results/metrics/{m}.json").stat().st_mtime_ns for m in MODELS}
-    assert after["rf"] != before["rf"]
-    assert after["lr"] == before["lr"] and after["gb"] == before["gb"]
+    assert after["lr"] != before["lr"]
+    assert after["rf"] == before["rf"] and after["gb"] == before["gb"]
     _, runs = mlflow_runs(project)
     assert len(runs) == 4
-    assert runs[-1].data.tags["model"] == "rf"
-    assert runs[-1].data.params["model.params.n_estimators"] == "50"
+    assert runs[-1].data.tags["model"] == "lr"
+    assert runs[-1].data.params["model.params.C"] == "0.01"
     assert project.planned_jobs() == set()
+
+    # The best model of this run is a new version, challenger: not better than the champion.
+    decision = project.read_json("results/registry.json")
+    assert decision["new"]["version"] == 2 and decision["alias"] == "challenger"
+    assert not decision["promoted"] and not decision["champion"]["cv_recomputed"]
+    assert decision["new"]["cv"] < decision["champion"]["cv"]
+    assert decision["reason"].endswith(": not better")
+    assert decision["champion"]["test"] is not None and decision["new"]["test"] is not None
+    assert decision["text"] in res.stdout, "the decision is in the summary"
+    aliases = {v: t["aliases"] for v, t in registry_versions(project).items()}
+    assert aliases == {1: "champion", 2: "challenger"}
 
     # The summary: printed, and delivered to both live targets; the dead one only warned.
     board = (project.path / "results/leaderboard.csv").read_text().splitlines()
@@ -520,10 +533,10 @@ def test_editing_one_model_yaml_reruns_only_it_and_the_old_results_are_a_checkou
             assert secret.encode() not in data, f"{secret} leaked into {path}"
 
     project.run("tabflow", "track")
-    project.run("git", "commit", "-q", "-am", "rf with 50 trees")
+    project.run("git", "commit", "-q", "-am", "lr with C=0.01")
     assert (
-        tree_digest(project.path / "results")["metrics/rf.json"]
-        != (first_results["metrics/rf.json"])
+        tree_digest(project.path / "results")["metrics/lr.json"]
+        != (first_results["metrics/lr.json"])
     )
     project.run("git", "checkout", "-q", first_commit)
     project.run("dvc", "pull")
