@@ -29,7 +29,7 @@ def demo_object() -> Path:
 DEMO_CSV = demo_object()
 
 
-def reading_for(X, categorical=(), **data):
+def reading_for(X, categorical=(), task="binary", classes=("no", "yes"), **data):
     """The reading of rows like X's (what preprocess writes into the data summary), with
     neutral data settings unless `data` gives some (na_values, na_markers, ...)."""
     from types import SimpleNamespace
@@ -51,7 +51,8 @@ def reading_for(X, categorical=(), **data):
         "sep": ",",
         **data,
     }
-    return reading(SimpleNamespace(**settings), X, list(categorical))
+    names = [] if task == "regression" else list(classes)
+    return reading(SimpleNamespace(**settings), X, list(categorical), task, names)
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ def test_compose_resolves_seed_into_every_model(in_root):
 
 
 def test_overrides_reach_the_config(in_root):
-    cfg = compose_config("training.test_size=0.3 data.target_col=y", model="lr")
+    cfg = compose_config("training.test_size=0.3 data.target_col=sex", model="lr")
     assert cfg.training.test_size == 0.3
-    assert cfg.data.target_col == "y"
+    assert cfg.data.target_col == "sex"
     assert cfg.model._target_ == "sklearn.linear_model.LogisticRegression"
 
 

@@ -54,20 +54,30 @@ def _data_cfg(**kw):
 
 def test_target_is_encoded_with_the_configured_positive_label():
     df = pd.DataFrame({"a": [1, 2, 3], "y": ["yes", "no", "yes"]})
-    out = encode_target(df, _data_cfg(), "x.csv")
-    assert out["y"].tolist() == [1, 0, 1]
+    out, names = encode_target(df, _data_cfg(), "x.csv", "binary")
+    assert out["y"].tolist() == [1, 0, 1] and names == ["negative", "positive"]
 
 
-def test_non_binary_target_is_rejected():
-    df = pd.DataFrame({"a": [1, 2, 3], "y": ["a", "b", "c"]})
-    with pytest.raises(DataError, match=r"x.csv: target column 'y' must have exactly 2 values"):
-        encode_target(df, _data_cfg(), "x.csv")
+def test_classes_are_codes_in_sorted_order_named_as_in_the_data():
+    df = pd.DataFrame({"a": [1, 2, 3, 4], "y": ["rose", "ash", "rose", "elm"]})
+    out, names = encode_target(df, _data_cfg(), "x.csv", "multiclass")
+    assert names == ["ash", "elm", "rose"] and out["y"].tolist() == [2, 0, 2, 1]
+    numbers = pd.DataFrame({"a": [1, 2, 3], "y": [10, 2, 2]})
+    out, names = encode_target(numbers, _data_cfg(), "x.csv", "multiclass")
+    assert names == ["2", "10"] and out["y"].tolist() == [1, 0, 0]
+
+
+def test_rows_without_a_target_are_dropped_saying_how_many(caplog):
+    df = pd.DataFrame({"a": [1, 2, 3, 4], "y": [1.5, None, 2.5, None]})
+    out, names = encode_target(df, _data_cfg(), "x.csv", "regression")
+    assert out["y"].tolist() == [1.5, 2.5] and names == []
+    assert "x.csv: 2 of 4 rows have no 'y' (the target): dropped" in caplog.text
 
 
 def test_unknown_positive_label_is_rejected():
     df = pd.DataFrame({"a": [1, 2], "y": ["no", "maybe"]})
     with pytest.raises(DataError, match=r"data.positive_label='yes' is not a value of 'y'"):
-        encode_target(df, _data_cfg(), "x.csv")
+        encode_target(df, _data_cfg(), "x.csv", "binary")
 
 
 def test_string_columns_are_categorical():
@@ -180,18 +190,17 @@ def test_id_column_is_dropped_and_must_exist(tmp_path):
 
 def test_positive_when_makes_a_multi_valued_target_binary():
     df = pd.DataFrame({"a": [1, 2, 3, 4], "y": [0, 1, 2, 4]})
-    out = encode_target(df, _data_cfg(positive_when="> 0"), "x.csv")
-    assert out["y"].tolist() == [0, 1, 1, 1]
-    with pytest.raises(DataError, match=r"set data.positive_when \(e.g. '> 0'\)"):
-        encode_target(df, _data_cfg(), "x.csv")
+    for rule in ("> 0", "gt:0"):
+        out, _ = encode_target(df, _data_cfg(positive_when=rule), "x.csv", "binary")
+        assert out["y"].tolist() == [0, 1, 1, 1]
     with pytest.raises(DataError, match=r"puts every row of 'y' in one class"):
-        encode_target(df, _data_cfg(positive_when=">= 0"), "x.csv")
+        encode_target(df, _data_cfg(positive_when="ge:0"), "x.csv", "binary")
     text = pd.DataFrame({"a": [1, 2], "y": ["x", "z"]})
     with pytest.raises(DataError, match=r"needs a numeric target"):
-        encode_target(text, _data_cfg(positive_when="> 0"), "x.csv")
+        encode_target(text, _data_cfg(positive_when="gt:0"), "x.csv", "binary")
 
 
-@pytest.mark.parametrize("rule", ["> 0", ">= 1.5", "== 2", "!= -1"])
+@pytest.mark.parametrize("rule", ["> 0", ">= 1.5", "== 2", "!= -1", "gt:0", "le:-1.5"])
 def test_positive_when_rules_are_validated_by_the_schema(in_root, rule):
     assert compose_config([f"data.positive_when='{rule}'"], model="lr").data.positive_when
 
@@ -212,7 +221,7 @@ def test_validation_rejects_an_all_missing_column():
 
     df = _table(a=range(20), empty=[None] * 20, y=[0, 1] * 10)
     with pytest.raises(DataError, match=r"x.csv: column\(s\) 'empty' are empty in every row"):
-        check_table(df, _data_cfg(), n_duplicates=0)
+        check_table(df, _data_cfg(), 0, "binary", ["no", "yes"])
 
 
 def test_validation_reports_constant_columns_and_likely_leaks(caplog):
@@ -226,7 +235,7 @@ def test_validation_reports_constant_columns_and_likely_leaks(caplog):
         group=["a" if v else "b" for v in y],
         y=y,
     )
-    report = check_table(df, _data_cfg(), n_duplicates=4)
+    report = check_table(df, _data_cfg(), 4, "binary", ["no", "yes"])
     assert report["constant_columns"] == ["same"]
     assert set(report["possible_leaks"]) == {"leak", "group"}
     assert report["class_counts"] == {"0": 15, "1": 15}
@@ -238,9 +247,20 @@ def test_validation_needs_enough_rows_per_class_for_the_cv():
     from tabflow.validate import check_split
 
     train = _table(a=range(12), y=[1] * 9 + [0] * 3)
-    with pytest.raises(DataError, match=r"smallest class has 3 rows in the training part, fewer "):
-        check_split(train, "y", cv_folds=5)
-    assert check_split(train, "y", cv_folds=3) == {"smallest_class_in_train": 3}
+    with pytest.raises(DataError, match=r"smallest class \(no\) has 3 rows in the training part"):
+        check_split(train, "y", 5, "binary", ["no", "yes"])
+    assert check_split(train, "y", 3, "binary", ["no", "yes"]) == {"smallest_class_in_train": 3}
+    three = _table(a=range(12), y=[0] * 5 + [1] * 5 + [2] * 2)
+    with pytest.raises(DataError, match=r"^class 'elm' has 2 rows in the training part, fewer "):
+        check_split(three, "y", 5, "multiclass", ["ash", "oak", "elm"])
+
+
+def test_a_class_with_one_distinct_row_cannot_be_split():
+    from tabflow.data import split
+
+    df = _table(a=range(9), y=[0] * 4 + [1] * 4 + [2])
+    with pytest.raises(DataError, match=r"^class 'elm' of 'y' has 1 distinct row: the split needs"):
+        split(df, "y", 0.3, 0, "multiclass", ["ash", "oak", "elm"])
 
 
 def _rows(n: int, extra: str = "") -> str:
@@ -307,7 +327,7 @@ def test_a_semicolon_separated_file_is_named_as_such(tmp_path):
 def test_a_single_class_target_says_so():
     df = pd.DataFrame({"a": [1, 2, 3], "y": ["yes", "yes", "yes"]})
     with pytest.raises(DataError, match=r"target column 'y' has one class only \(yes\)"):
-        encode_target(df, _data_cfg(), "x.csv")
+        encode_target(df, _data_cfg(), "x.csv", "binary")
 
 
 def test_column_settings_apply_only_to_the_file_they_were_written_for(tmp_path, caplog):
@@ -327,9 +347,9 @@ def test_column_settings_apply_only_to_the_file_they_were_written_for(tmp_path, 
 
 
 def test_column_settings_on_the_command_line_are_for_the_file_given_there(in_root):
-    own = compose_config(["data.raw_path=x.csv", "data.categorical_cols=[a]"], model="lr")
-    assert own.data.columns_for == "x.csv"
-    demo_settings = compose_config(["data.raw_path=x.csv"], model="lr")
+    own = compose_config([f"data.raw_path={DEMO_CSV}", "data.categorical_cols=[a]"], model="lr")
+    assert own.data.columns_for == str(DEMO_CSV)
+    demo_settings = compose_config([f"data.raw_path={DEMO_CSV}"], model="lr")
     assert demo_settings.data.columns_for == "data/raw/heart.csv"
 
 

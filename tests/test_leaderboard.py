@@ -7,13 +7,15 @@ from tabflow.io import write_json
 from tabflow.metrics import METRICS
 from tabflow.paths import Paths
 
+BINARY = list(METRICS["binary"])
+
 
 def _results(tmp_path, scores: dict[str, tuple[float, float]]) -> Paths:
     """Fake metrics/cv files: model -> (test score, cv mean) for every metric."""
     paths = Paths(results_dir=str(tmp_path))
     for model, (test, cv) in scores.items():
-        write_json(paths.metrics(model), {m: test for m in METRICS})
-        write_json(paths.cv(model), {"folds": 5, **{m: {"mean": cv, "std": 0.01} for m in METRICS}})
+        write_json(paths.metrics(model), {m: test for m in BINARY})
+        write_json(paths.cv(model), {"folds": 5, **{m: {"mean": cv, "std": 0.01} for m in BINARY}})
     return paths
 
 
@@ -21,20 +23,20 @@ def test_ranked_by_cv_never_by_the_test_split(tmp_path):
     """b has the best test score but the worst CV: it ranks last (ties: then the name)."""
     scores = {"a": (0.8, 0.85), "b": (0.99, 0.8), "c": (0.8, 0.9), "d": (0.7, 0.9)}
     paths = _results(tmp_path, scores)
-    rows = lb.collect(paths, ["a", "b", "c", "d"], "f1")
+    rows = lb.collect(paths, ["a", "b", "c", "d"], "f1", BINARY)
     assert [r["model"] for r in rows] == ["c", "d", "a", "b"]
     assert [r["rank"] for r in rows] == [1, 2, 3, 4]
 
 
 def test_a_loss_ranks_lowest_first(tmp_path):
     paths = _results(tmp_path, {"a": (0.4, 0.5), "b": (0.3, 0.45), "c": (0.5, 0.4)})
-    rows = lb.collect(paths, ["a", "b", "c"], "log_loss")
+    rows = lb.collect(paths, ["a", "b", "c"], "log_loss", BINARY)
     assert [r["model"] for r in rows] == ["c", "b", "a"]
 
 
 def test_csv_round_trip_and_markdown(tmp_path):
     paths = _results(tmp_path, {"lr": (0.9, 0.91), "rf": (0.85, 0.9)})
-    rows = lb.collect(paths, ["rf", "lr"], "accuracy")
+    rows = lb.collect(paths, ["rf", "lr"], "accuracy", BINARY)
     lb.write_csv(rows, "accuracy", tmp_path / "board.csv")
     back = lb.read_csv(tmp_path / "board.csv")
     assert list(back[0])[:3] == ["rank", "model", "accuracy"]

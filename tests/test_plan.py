@@ -9,13 +9,15 @@ import pytest
 
 from tabflow import plan as tabflow_plan
 
-from .conftest import ROOT
+from .conftest import DEMO_CSV, ROOT
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
-    """A folder with a copy of configs/, as the working directory."""
+    """A folder with a copy of configs/ and the demo data, as the working directory."""
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    (tmp_path / "data/raw").mkdir(parents=True)
+    shutil.copy(DEMO_CSV, tmp_path / "data/raw/heart.csv")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TABFLOW_CONFIG_DIR", raising=False)
     return tmp_path
@@ -70,12 +72,27 @@ def test_secrets_and_environment_lookups_are_never_cached(project):
 def test_dict_params_keep_int_keys_through_the_cache(project):
     """class_weight {0: 1, 1: 3}: sklearn needs the class labels as they are (ints)."""
     rf = project / "configs/model/rf.yaml"
-    rf.write_text(rf.read_text() + "  class_weight: {0: 1.0, 1: 3.0}\n")
+    rf.write_text(
+        rf.read_text().replace(
+            "  min_samples_leaf: 2\n", "  min_samples_leaf: 2\n  class_weight: {0: 1.0, 1: 3.0}\n"
+        )
+    )
     for _ in range(2):  # composed, then from the cache
         plan = tabflow_plan.load({"models": ["rf"]})
         assert plan.configs["rf"]["model"]["params"]["class_weight"] == {0: 1.0, 1: 3.0}
         assert plan.select("rf", ("model",))["model"]["params"]["class_weight"] == {0: 1.0, 1: 3.0}
     assert plan.from_cache
+
+
+def test_a_changed_data_file_composes_again(project):
+    """The task is read from the data: a cached plan of another file (or of this file
+    before an edit) is not reused."""
+    assert not tabflow_plan.load({}).from_cache
+    assert tabflow_plan.load({}).from_cache
+    data = project / "data/raw/heart.csv"
+    data.write_text(data.read_text().replace(",1\n", ",2\n", 5))
+    replanned = tabflow_plan.load({})
+    assert not replanned.from_cache and replanned.task == "multiclass"
 
 
 def test_an_estimator_check_that_passed_is_not_run_again(project):

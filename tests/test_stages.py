@@ -34,7 +34,7 @@ def test_a_stage_reading_beyond_its_rule_exits_with_one_line(tmp_path, capsys):
     from tabflow.plan import make_plan
 
     full = make_plan([f"data.raw_path={DEMO_CSV}"], ["lr"]).configs["lr"]
-    declared = {"data": full["data"], "training": full["training"]}
+    declared = {"task": full["task"], "data": full["data"], "training": full["training"]}
     declared["paths"] = {"results_dir": str(tmp_path / "results")}
     with pytest.raises(SystemExit) as ended:
         execute("preprocess", Job(Declared(declared, "preprocess")))

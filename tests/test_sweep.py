@@ -89,7 +89,7 @@ def test_a_combination_the_estimator_refuses_is_a_failed_trial_cached_too(shard)
     assert first["error"].startswith("ValueError: Solver lbfgs supports only 'l2'")
     again = Trials(shard()).score(params)
     assert again["cached"] is True and again["error"] == first["error"]
-    line = row(3, params, again)
+    line = row(3, params, again, Trials(shard()).metrics)
     assert line["error"] == first["error"] and line["cv_roc_auc_mean"] != line["cv_roc_auc_mean"]
 
 

@@ -17,6 +17,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from tabflow.errors import ConfigError
 from tabflow.plan import available_models, config_dir, split_overrides
+from tabflow.tasks import KINDS, TASKS
 
 
 @dataclass
@@ -43,12 +44,14 @@ class DataConfig:
     # they are not applied. Overriding either of them on the command line means "for
     # this raw_path". Empty: they apply to any file.
     columns_for: str | None = None
-    # The problem's name: its MLflow experiment is <name>_classification and its
-    # registered model <name>_classifier (unless mlflow.experiment_name or
-    # registry.model_name say otherwise). Like the column settings it belongs to
-    # columns_for; for another file, or another target given on the command line, it is
-    # <file stem>_<target>.
+    # The problem's name: its MLflow experiment is <name>_classification (or
+    # _regression) and its registered model <name>_classifier (or _regressor), unless
+    # mlflow.experiment_name or registry.model_name say otherwise. Like the column
+    # settings it belongs to columns_for; for another file, or another target given on
+    # the command line, it is <file stem>_<target>.
     name: str | None = None
+    # auto, binary, multiclass or regression (tabflow.tasks): auto decides from the target.
+    task: str = "auto"
 
     def __post_init__(self) -> None:
         if not str(self.raw_path).strip():
@@ -61,8 +64,10 @@ class DataConfig:
             raise _range(
                 "data.positive_when",
                 self.positive_when,
-                "a rule like '> 0' (one of > >= < <= == != and a number)",
+                "a rule like gt:0 (gt ge lt le eq ne, a colon and a number; or '> 0')",
             )
+        if self.task not in ("auto", *TASKS):
+            raise _range("data.task", self.task, f"one of auto, {', '.join(TASKS)}")
         if self.id_col is not None and self.id_col == self.target_col:
             raise _range("data.id_col", self.id_col, "a column other than data.target_col")
         from tabflow.data import SEPARATORS
@@ -87,20 +92,57 @@ class TrainingConfig:
 
 
 @dataclass
-class ModelConfig:
+class EstimatorConfig:
+    """A model file's `classification:` or `regression:` section: the estimator it uses for
+    the tasks of that kind (its params join the model's own)."""
+
     _target_: str = MISSING
+    scale: bool | None = None  # None: the model's
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    # One estimator (for the tasks of its kind), or one per kind in the sections below; a
+    # _target_ of the run's kind wins over its section (model._target_=... on the
+    # command line).
+    _target_: str | None = None
     scale: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    classification: EstimatorConfig | None = None
+    regression: EstimatorConfig | None = None
 
     def __post_init__(self) -> None:
         from tabflow.models import ALLOWED_ESTIMATORS
 
-        if self._target_ != MISSING and self._target_ not in ALLOWED_ESTIMATORS:
-            allowed = ", ".join(sorted(ALLOWED_ESTIMATORS))
-            raise ConfigError(
-                f"model._target_={self._target_!r} is not an allowed estimator; "
-                f"use one of: {allowed}"
-            )
+        named = {"_target_": self._target_}
+        for kind in KINDS:
+            section = getattr(self, kind)
+            if section is not None:
+                named[f"{kind}._target_"] = section._target_
+        for key, target in named.items():
+            if target not in (None, MISSING) and target not in ALLOWED_ESTIMATORS:
+                allowed = ", ".join(sorted(ALLOWED_ESTIMATORS))
+                raise ConfigError(
+                    f"model.{key}={target!r} is not an allowed estimator; use one of: {allowed}"
+                )
+            if target is not None and target != MISSING and "." in key:
+                kind = key.split(".")[0]
+                if ALLOWED_ESTIMATORS[target] != kind:
+                    raise ConfigError(
+                        f"model.{key}={target!r} is a {ALLOWED_ESTIMATORS[target]} estimator; "
+                        f"the {kind} section takes a {kind} one"
+                    )
+
+
+@dataclass
+class TaskConfig:
+    """Set when the config is composed, from data.task and the target column (not a
+    setting): the task, why, and the metrics that apply to it."""
+
+    name: str | None = None
+    reason: str = ""
+    metrics: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -117,18 +159,18 @@ class MlflowConfig:
 @dataclass
 class EvaluationConfig:
     cv_folds: int = 5
-    primary_metric: str = "roc_auc"
+    primary_metric: str | None = None  # None: the task's (tabflow.tasks.TASKS)
     permutation_repeats: int = 5
     calibration_bins: int = 5
 
     def __post_init__(self) -> None:
-        from tabflow.metrics import METRICS
+        from tabflow.metrics import ALL
 
         if not 2 <= self.cv_folds <= 50:
             raise _range("evaluation.cv_folds", self.cv_folds, "an integer from 2 to 50")
-        if self.primary_metric not in METRICS:
+        if self.primary_metric is not None and self.primary_metric not in ALL:
             raise _range(
-                "evaluation.primary_metric", self.primary_metric, f"one of {', '.join(METRICS)}"
+                "evaluation.primary_metric", self.primary_metric, f"one of {', '.join(ALL)}"
             )
         if not 1 <= self.permutation_repeats <= 1000:
             raise _range(
@@ -196,6 +238,7 @@ class Config:
     predict: PredictConfig = field(default_factory=PredictConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
 
 
 _SOURCES = {
@@ -268,7 +311,9 @@ def compose_configs(overrides: Sequence[str], models: Sequence[str]) -> dict[str
     check_yaml(cfg_dir)
     _register_schema()
     GlobalHydra.instance().clear()
+    params, overrides = param_overrides(overrides)
     out: dict[str, DictConfig] = {}
+    detected = None
     with initialize_config_dir(config_dir=str(cfg_dir), version_base="1.3"):
         for model in models:
             try:
@@ -277,6 +322,10 @@ def compose_configs(overrides: Sequence[str], models: Sequence[str]) -> dict[str
                 raise ConfigError(_hydra_message(err, model)) from None
             validate(cfg, model)
             scope_columns(cfg, overrides)
+            detected = detected or detect_task(cfg)  # the same data for every model
+            apply_task(cfg, detected)
+            select_estimator(cfg, model)
+            apply_params(cfg, params, model)
             name_after_data(cfg, overrides)
             check_estimator(cfg, model)
             out[model] = cfg
@@ -327,6 +376,112 @@ _PROBLEM_SETTINGS = (
 )
 
 
+_PARAMS = "model.params."
+
+
+def param_overrides(overrides: Sequence[str]) -> tuple[list[Any], list[str]]:
+    """(the overrides of model.params.*, parsed, the others). A model's params are set on
+    the command line for the estimator of the run's task, after its model file's
+    sections have been merged, so they win over both (and may name any parameter)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    mine = [o for o in overrides if o.lstrip("+~").startswith(_PARAMS)]
+    if not mine:
+        return [], list(overrides)
+    try:
+        parsed = OverridesParser.create().parse_overrides(
+            [o.lstrip("+") if not o.startswith("~") else o for o in mine]
+        )
+    except Exception as err:
+        raise ConfigError(_hydra_message(err, "<name>")) from None
+    return parsed, [o for o in overrides if o not in mine]
+
+
+def apply_params(cfg: DictConfig, params: Sequence[Any], model: str) -> None:
+    """model.params.* from the command line onto the task's estimator's params."""
+    from omegaconf import open_dict
+
+    with open_dict(cfg.model.params):
+        for override in params:
+            name = override.key_or_group[len(_PARAMS) :]
+            if override.is_delete():
+                if name not in cfg.model.params:
+                    raise ConfigError(
+                        f"~{_PARAMS}{name}: configs/model/{model}.yaml gives no {name} to remove"
+                    )
+                del cfg.model.params[name]
+            else:
+                cfg.model.params[name] = override.value()
+
+
+def detect_task(cfg: DictConfig) -> Any:
+    """The run's task (tabflow.tasks.Detected), from data.task and the target column."""
+    from tabflow.data import read_target
+    from tabflow.tasks import resolve
+
+    if cfg.task.name is not None:
+        raise ConfigError(
+            f"task.name={cfg.task.name!r}: the task is set from data.task (auto, binary, "
+            f"multiclass or regression); set data.task instead"
+        )
+    data = cfg.data
+    rule = str(data.positive_when or "").strip()
+    return resolve(str(data.task), read_target(data), str(data.target_col), rule)
+
+
+def apply_task(cfg: DictConfig, detected: Any) -> None:
+    """Record the task and its metrics; the primary metric defaults to the task's and
+    must be one of them."""
+    from tabflow.metrics import names
+
+    task = detected.task
+    metrics = names(task, detected.has_zero)
+    primary = cfg.evaluation.primary_metric
+    if primary is None:
+        cfg.evaluation.primary_metric = TASKS[task].primary
+    elif primary not in metrics:
+        raise ConfigError(
+            f"evaluation.primary_metric={primary!r} is not a metric of {task} "
+            f"({detected.reason.split(';')[0]}); {task}'s metrics: {', '.join(metrics)}"
+        )
+    cfg.task.name = task
+    cfg.task.reason = detected.reason
+    cfg.task.metrics = metrics
+
+
+def select_estimator(cfg: DictConfig, model: str) -> None:
+    """The model's estimator for the task's kind: its one `_target_` if that is of the
+    kind (as `model._target_=...` on the command line makes it), else its `classification:`
+    or `regression:` section, whose params join the model's. A model with neither is one
+    line naming its file."""
+    from tabflow.models import ALLOWED_ESTIMATORS
+
+    node = cfg.model
+    task = str(cfg.task.name)
+    kind = TASKS[task].kind
+    section = node[kind]
+    if node._target_ is not None and ALLOWED_ESTIMATORS[node._target_] == kind:
+        pass
+    elif section is not None:
+        node._target_ = section._target_
+        if section.scale is not None:
+            node.scale = section.scale
+        node.params = {**node.params, **section.params}
+    else:
+        what = (
+            f"its _target_ {node._target_} is a {ALLOWED_ESTIMATORS[node._target_]} estimator"
+            if node._target_
+            else f"it has no {kind}: section"
+        )
+        raise ConfigError(
+            f"configs/model/{model}.yaml has no estimator for {task} ({cfg.task.reason}): "
+            f"{what}; add a `{kind}:` section with a {kind} _target_, or leave the model out "
+            f"with --config models=[...]"
+        )
+    for other in KINDS:
+        node[other] = None
+
+
 def name_after_data(cfg: DictConfig, overrides: Sequence[str]) -> None:
     """Fill in the experiment's and the registered model's names from the problem's name
     (data.name where it applies, else <file stem>_<target>), unless they are given."""
@@ -338,10 +493,11 @@ def name_after_data(cfg: DictConfig, overrides: Sequence[str]) -> None:
     redirected = bool(keys & set(_PROBLEM_SETTINGS)) and "data.name" not in keys
     if not data.name or (not for_this_file and "data.name" not in keys) or redirected:
         data.name = _slug(f"{Path(str(data.raw_path)).stem}_{data.target_col}")
+    task = TASKS[str(cfg.task.name)]
     if cfg.mlflow.experiment_name is None:
-        cfg.mlflow.experiment_name = f"{data.name}_classification"
+        cfg.mlflow.experiment_name = f"{data.name}_{task.kind}"
     if cfg.registry.model_name is None:
-        cfg.registry.model_name = f"{data.name}_classifier"
+        cfg.registry.model_name = f"{data.name}_{task.noun}"
 
 
 def _slug(text: str) -> str:
@@ -357,12 +513,20 @@ def check_estimator(cfg: DictConfig, model: str) -> None:
     target = str(cfg.model._target_)
     params = OmegaConf.to_container(cfg.model.params, resolve=True)
     source = f"configs/model/{model}.yaml"
-    check_once(lambda: check_params(target, params, source), "params", target, params, source)
+    task = str(cfg.task.name)
+    check_once(
+        lambda: check_params(target, params, source, task), "params", target, params, source, task
+    )
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
-    """A composed config as plain, resolved dicts and lists."""
-    return OmegaConf.to_container(cfg, resolve=True)
+    """A composed config as plain, resolved dicts and lists (the model as its task's one
+    estimator: the per-kind sections are spent)."""
+    out = OmegaConf.to_container(cfg, resolve=True)
+    for kind in KINDS:
+        if out["model"].get(kind) is None:
+            out["model"].pop(kind, None)
+    return out
 
 
 def validate(cfg: DictConfig, model: str) -> None:

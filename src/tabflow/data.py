@@ -10,15 +10,22 @@ from typing import Any
 import pandas as pd
 
 from tabflow.errors import DataError, data_file_problem
+from tabflow.tasks import TASKS
 from tabflow.validate import check_split, check_table
 
 log = logging.getLogger(__name__)
 
 _RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+# The same rules in words, which survive a shell, Snakemake's --config and Hydra's grammar
+# (a bare `>` survives none of them): gt:0 is `> 0`.
+_WORDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "==", "ne": "!="}
+_WORD_RULE = re.compile(r"^\s*(gt|ge|lt|le|eq|ne)\s*:\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
 def parse_rule(rule: str) -> tuple[str, float] | None:
-    """data.positive_when: '> 0' -> ('>', 0.0); None if the rule is not `<op> <number>`."""
+    """data.positive_when: 'gt:0' or '> 0' -> ('>', 0.0); None if the rule is neither."""
+    if m := _WORD_RULE.match(rule):
+        return _WORDS[m.group(1)], float(m.group(2))
     m = _RULE.match(rule)
     return (m.group(1), float(m.group(2))) if m else None
 
@@ -41,11 +48,18 @@ def same_file(a: str, b: str) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
-def read_csv(path: str | Path, sep: str, role: str, missing: Any = None) -> pd.DataFrame:
+def read_csv(
+    path: str | Path,
+    sep: str,
+    role: str,
+    missing: Any = None,
+    usecols: list[str] | None = None,
+    nrows: int | None = None,
+) -> pd.DataFrame:
     """pandas.read_csv with pandas' own missing-value strings (plus `missing`: na_values),
     and one line for a file that is not a readable CSV: absent, empty, malformed, another
     separator, a column name given twice. `role` names the file in messages (data.raw_path,
-    or the rows to predict)."""
+    or the rows to predict); `usecols`, `nrows`: some columns, some rows."""
     path = Path(path)
     if problem := data_file_problem(path, role):
         raise DataError(problem)
@@ -53,13 +67,16 @@ def read_csv(path: str | Path, sep: str, role: str, missing: Any = None) -> pd.D
     try:
         header = list(pd.read_csv(path, nrows=0, sep=sep).columns)
         markers = missing(header) if callable(missing) else missing
-        df = pd.read_csv(path, sep=sep, na_values=markers, keep_default_na=True)
+        df = pd.read_csv(
+            path, sep=sep, na_values=markers, keep_default_na=True, usecols=usecols, nrows=nrows
+        )
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty ({role}): expected a CSV with a header") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         first = str(err).strip().splitlines()[0]
         raise DataError(f"{path} is not a readable CSV ({role}): {first}") from None
-    _check_separator(df, path, sep)
+    if usecols is None:
+        _check_separator(df, path, sep)
     _check_repeated(path, sep, role)
     return df
 
@@ -92,6 +109,25 @@ def read_table(path: str | Path, data_cfg: Any, role: str = "data.raw_path") -> 
 
     df = read_csv(path, str(data_cfg.sep), role, missing)
     return _infinite_as_missing(df, Path(path))
+
+
+def read_target(data_cfg: Any) -> pd.Series:
+    """The target column of data.raw_path, read as the whole table is (missing-value codes
+    and markers): what data.task=auto decides from, before any job runs."""
+    path = Path(data_cfg.raw_path)
+    if problem := data_file_problem(path):
+        raise DataError(problem)
+    target = str(data_cfg.target_col)
+    header = read_csv(path, str(data_cfg.sep), "data.raw_path", nrows=0).columns
+    if target not in header:
+        raise DataError(
+            f"{path}: target column {target!r} (data.target_col) not found; "
+            f"columns are: {', '.join(map(str, header))}"
+        )
+    _, na_values, _ = column_settings(data_cfg)
+    missing = [*na_values.get(target, []), *map(str, data_cfg.na_markers)]
+    values = read_csv(path, str(data_cfg.sep), "data.raw_path", missing, usecols=[target])
+    return _infinite_as_missing(values, path)[target]
 
 
 def load_raw(data_cfg: Any) -> pd.DataFrame:
@@ -212,40 +248,76 @@ def _infinite_as_missing(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     return out
 
 
-def encode_target(df: pd.DataFrame, data_cfg: Any, source: str) -> pd.DataFrame:
-    """Replace the target by 1 (data.positive_label, or data.positive_when) / 0.
+def drop_missing_target(df: pd.DataFrame, target: str, source: str) -> pd.DataFrame:
+    """Rows whose target is missing teach nothing and score nothing: dropped, said how many."""
+    missing = df[target].isna()
+    if not missing.any():
+        return df
+    if missing.all():
+        raise DataError(f"{source}: target column {target!r} is missing in every row")
+    log.warning(
+        "%s: %d of %d rows have no %r (the target): dropped",
+        source,
+        int(missing.sum()),
+        len(df),
+        target,
+    )
+    return df.loc[~missing].reset_index(drop=True)
 
-    Without a `positive_when` rule the target must have exactly two values.
+
+def encode_target(
+    df: pd.DataFrame, data_cfg: Any, source: str, task: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """(the table with its target encoded for the task, the class names).
+
+    binary: 1 (data.positive_label, or data.positive_when) / 0; multiclass: 0..K-1 in the
+    classes' sorted order, named as they appear in the data; regression: the numbers.
     """
     target = data_cfg.target_col
+    df = drop_missing_target(df, target, source)
+    if task == "regression":
+        values = pd.to_numeric(df[target], errors="coerce")
+        if values.isna().any():
+            raise DataError(
+                f"{source}: data.task=regression needs numbers in {target!r}, but it has "
+                f"{df[target][values.isna()].iloc[0]!r}; fix the rows or set data.task"
+            )
+        out = df.copy()
+        out[target] = values.astype("float64")
+        return out, []
     values = df[target].dropna().unique()
-    if df[target].isna().any():
-        raise DataError(f"{source}: target column {target!r} has missing values; drop those rows")
-    rule = str(data_cfg.positive_when or "").strip()
-    if rule:
-        return _binarize(df, target, rule, source)
     if len(values) == 1:
         raise DataError(
             f"{source}: target column {target!r} has one class only ({values[0]}): a "
-            f"classifier needs rows of both classes; check the file or data.target_col"
+            f"classifier needs rows of at least two classes; check the file or data.target_col"
         )
-    if len(values) != 2:
-        shown = ", ".join(map(str, sorted(values, key=str)[:10]))
-        raise DataError(
-            f"{source}: target column {target!r} must have exactly 2 values, found "
-            f"{len(values)} ({shown}); this pipeline does binary classification: "
-            f"set data.positive_when (e.g. '> 0') to make it binary"
-        )
-    positive = str(data_cfg.positive_label)
+    if task == "multiclass":
+        return _codes(df, target)
+    negative, positive = str(data_cfg.negative_name), str(data_cfg.positive_name)
+    rule = str(data_cfg.positive_when or "").strip()
+    if rule:
+        return _binarize(df, target, rule, source), [negative, positive]
+    positive_label = str(data_cfg.positive_label)
     as_text = df[target].astype(str)
-    if positive not in set(as_text):
+    if positive_label not in set(as_text):
         raise DataError(
-            f"{source}: data.positive_label={positive!r} is not a value of {target!r} "
+            f"{source}: data.positive_label={positive_label!r} is not a value of {target!r} "
             f"(values: {', '.join(map(str, values))}); fix it in configs/data.yaml"
         )
     out = df.copy()
-    out[target] = (as_text == positive).astype("int64")
-    return out
+    out[target] = (as_text == positive_label).astype("int64")
+    return out, [negative, positive]
+
+
+def _codes(df: pd.DataFrame, target: str) -> tuple[pd.DataFrame, list[str]]:
+    """Classes as codes 0..K-1: numbers in numeric order, text in alphabetical order."""
+    from tabflow_rows import as_text
+
+    classes = sorted(df[target].unique(), key=lambda v: (isinstance(v, str), v))
+    names = [as_text(c) for c in classes]
+    out = df.copy()
+    out[target] = df[target].map({c: i for i, c in enumerate(classes)}).astype("int64")
+    return out, [str(n) for n in names]
 
 
 def _binarize(df: pd.DataFrame, target: str, rule: str, source: str) -> pd.DataFrame:
@@ -292,21 +364,31 @@ def deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def split(
-    df: pd.DataFrame, target: str, test_size: float, random_state: int
+    df: pd.DataFrame, target: str, test_size: float, random_state: int, task: str, names: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified train/test split of already-deduplicated rows."""
+    """Train/test split of already-deduplicated rows: stratified for classes (a class needs
+    a row on each side), shuffled for amounts."""
     from sklearn.model_selection import train_test_split
 
-    counts = df[target].value_counts()
     n_test = int(round(len(df) * test_size))
-    if counts.min() < 2 or n_test < 2 or len(df) - n_test < 2:
+    if n_test < 2 or len(df) - n_test < 2:
         raise DataError(
-            f"too few rows to split: {len(df)} distinct rows, smallest class "
-            f"{int(counts.min())}, training.test_size={test_size}; need at least 2 rows "
-            f"per class on each side"
+            f"too few rows to split: {len(df)} distinct rows, training.test_size={test_size}; "
+            f"need at least 2 rows on each side"
         )
+    stratify = None
+    if TASKS[task].stratified:
+        counts = df[target].value_counts()
+        if counts.min() < 2:
+            code = int(counts.idxmin())
+            raise DataError(
+                f"class {names[code]!r} of {target!r} has {int(counts.min())} distinct row: the "
+                f"split needs at least 2 per class (one on each side); add rows of it or "
+                f"leave its rows out"
+            )
+        stratify = df[target]
     train, test = train_test_split(
-        df, test_size=test_size, random_state=random_state, stratify=df[target]
+        df, test_size=test_size, random_state=random_state, stratify=stratify
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
@@ -314,31 +396,36 @@ def split(
 def prepare(cfg: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Raw CSV -> (train, test, summary). Duplicates never cross the split."""
     data_cfg = cfg.data
+    task = str(cfg.task.name)
+    source = str(data_cfg.raw_path)
+    log.info("%s: task %s (%s)", source, task, cfg.task.reason)
     raw = load_raw(data_cfg)
-    df = encode_target(raw, data_cfg, str(data_cfg.raw_path))
+    df, names = encode_target(raw, data_cfg, source, task)
     df, n_dup = deduplicate(df)
     log.info(
         "%s: %d rows, %d exact duplicates dropped, %d distinct rows kept",
-        data_cfg.raw_path,
+        source,
         len(raw),
         n_dup,
         len(df),
     )
-    report = check_table(df, data_cfg, n_duplicates=n_dup)
-    train, test = split(df, data_cfg.target_col, cfg.training.test_size, cfg.training.random_state)
-    report.update(check_split(train, data_cfg.target_col, int(cfg.evaluation.cv_folds)))
+    report = check_table(df, data_cfg, n_dup, task, names)
+    seed = cfg.training.random_state
     target = data_cfg.target_col
+    train, test = split(df, target, cfg.training.test_size, seed, task, names)
+    report.update(check_split(train, target, int(cfg.evaluation.cv_folds), task, names))
     numeric, categorical = feature_columns(df, target, column_settings(data_cfg)[0])
     summary = {
-        "reading": reading(data_cfg, raw, categorical),
-        "raw_path": str(data_cfg.raw_path),
+        "reading": reading(data_cfg, raw, categorical, task, names),
+        "task": task,
+        "task_reason": str(cfg.task.reason),
+        "raw_path": source,
         "n_rows_raw": int(len(raw)),
         "n_duplicates_dropped": n_dup,
         "n_rows": int(len(df)),
         "n_train": int(len(train)),
         "n_test": int(len(test)),
-        "n_positive_train": int(train[target].sum()),
-        "n_positive_test": int(test[target].sum()),
+        **_target_counts(train, test, target, task),
         "numeric_cols": numeric,
         "categorical_cols": categorical,
         "n_missing": {c: int(n) for c, n in df.isna().sum().items() if n},
@@ -348,6 +435,19 @@ def prepare(cfg: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     return train, test, summary
 
 
+def _target_counts(
+    train: pd.DataFrame, test: pd.DataFrame, target: str, task: str
+) -> dict[str, Any]:
+    """Binary: the positives on each side (the front page's class balance reads the
+    validation report's counts for every classification)."""
+    if task != "binary":
+        return {}
+    return {
+        "n_positive_train": int(train[target].sum()),
+        "n_positive_test": int(test[target].sum()),
+    }
+
+
 def kind(values: pd.Series) -> str:
     """A column's kind in the training read: "bool", "number" or "text"."""
     if pd.api.types.is_bool_dtype(values):
@@ -355,21 +455,27 @@ def kind(values: pd.Series) -> str:
     return "number" if pd.api.types.is_numeric_dtype(values) else "text"
 
 
-def problem(data_cfg: Any) -> dict[str, Any]:
-    """What a model of this data predicts, and from what file: recorded with the model."""
+def problem(data_cfg: Any, task: str, names: list[str]) -> dict[str, Any]:
+    """What a model of this data predicts, and from what file: recorded with the model.
+    classes: the class names, by code (binary: negative, positive; none for regression)."""
     rule = str(data_cfg.positive_when or "").strip()
+    positive = None
+    if task == "binary":
+        positive = f"target {rule}" if rule else str(data_cfg.positive_label)
     return {
-        "task": "binary",
+        "task": task,
         "target": str(data_cfg.target_col),
-        "positive": f"target {rule}" if rule else str(data_cfg.positive_label),
-        "classes": [str(data_cfg.negative_name), str(data_cfg.positive_name)],
+        "positive": positive,
+        "classes": list(names),
         "source": str(data_cfg.raw_path),
         "id_col": data_cfg.id_col,
         "sep": str(data_cfg.sep),
     }
 
 
-def reading(data_cfg: Any, raw: pd.DataFrame, categorical: list[str]) -> dict[str, Any]:
+def reading(
+    data_cfg: Any, raw: pd.DataFrame, categorical: list[str], task: str, names: list[str]
+) -> dict[str, Any]:
     """How a raw row of this data is read: the params of the RawReader at the head of every
     model's pipeline (tabflow_rows), written to the data summary by preprocess."""
     from tabflow_rows import NA_STRINGS
@@ -384,10 +490,10 @@ def reading(data_cfg: Any, raw: pd.DataFrame, categorical: list[str]) -> dict[st
         "codes": {c: list(v) for c, v in codes.items() if c in columns},
         "markers": [str(m) for m in data_cfg.na_markers],
         "na_strings": list(NA_STRINGS),
-        "problem": problem(data_cfg),
+        "problem": problem(data_cfg, task, names),
     }
 
 
 def xy(df: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
-    """Features and 0/1 target of a processed table."""
+    """Features and encoded target of a processed table."""
     return df.drop(columns=[target]), df[target]

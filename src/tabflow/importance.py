@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from tabflow.metrics import METRICS
+from tabflow.metrics import METRICS, responses
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def permutation_importance(
-    model: Any, X: pd.DataFrame, y: pd.Series, metric: str, repeats: int, seed: int
+    model: Any, X: pd.DataFrame, y: pd.Series, task: str, metric: str, repeats: int, seed: int
 ) -> pd.DataFrame:
     """How much `metric` worsens when one raw feature column is shuffled, most important first.
 
@@ -26,13 +26,13 @@ def permutation_importance(
     import numpy as np
     import pandas as pd
 
-    spec = METRICS[metric]
+    spec = METRICS[task][metric]
     sign = 1.0 if spec.greater_is_better else -1.0
     y_true = np.asarray(y)
     n = len(X)
 
-    def predict(frame: pd.DataFrame) -> np.ndarray:
-        return model.predict_proba(frame)[:, 1] if spec.uses_scores else model.predict(frame)
+    def predict(frame: pd.DataFrame) -> Any:
+        return responses(model, frame, task, {spec.needs})
 
     baseline = spec.score(y_true, predict(X))
     rng = np.random.RandomState(seed)
@@ -41,9 +41,9 @@ def permutation_importance(
         stacked = pd.concat([X] * repeats, ignore_index=True)
         values = X[column].to_numpy()
         stacked[column] = np.concatenate([values[rng.permutation(n)] for _ in range(repeats)])
-        pred = predict(stacked)
+        said = predict(stacked)
         worse = [
-            sign * (baseline - spec.score(y_true, pred[r * n : (r + 1) * n]))
+            sign * (baseline - spec.score(y_true, said.rows(r * n, (r + 1) * n)))
             for r in range(repeats)
         ]
         means.append(float(np.mean(worse)))

@@ -10,27 +10,33 @@ from pathlib import Path
 from typing import Any
 
 from tabflow.io import read_json
-from tabflow.metrics import CV_STATS, METRICS, better_first, cv_key, flat_cv, ordered
+from tabflow.metrics import ALL, CV_STATS, better_first, cv_key, flat_cv, ordered
 from tabflow.paths import Paths
+from tabflow.tasks import TASKS
 
 Row = dict[str, Any]
 
 
-def columns(metric: str) -> list[str]:
+def columns(metric: str, metrics: list[str]) -> list[str]:
     """CSV columns: rank, model, the test metrics (primary first), then mean/std of the CV."""
-    names = ordered(metric)
+    names = ordered(metric, metrics)
     return ["rank", "model", *names, *(cv_key(m, s) for m in names for s in CV_STATS), "cv_folds"]
 
 
-def collect(paths: Paths, models: list[str], metric: str) -> list[Row]:
+def metrics_of(rows: list[Row]) -> list[str]:
+    """The metrics the rows hold (a task's: tabflow.metrics.METRICS), in their order."""
+    return [k for k in rows[0] if k in ALL] if rows else []
+
+
+def collect(paths: Paths, models: list[str], metric: str, metrics: list[str]) -> list[Row]:
     """Rows of the given models, best CV mean of `metric` first (ties: the smaller CV std,
     then the name). The test scores are carried along, never compared."""
     rows = []
     for model in models:
         test = read_json(paths.metrics(model))
         cv = read_json(paths.cv(model))
-        row: Row = {"model": model, **{m: float(test[m]) for m in METRICS}}
-        row.update({k: float(v) for k, v in flat_cv(cv).items()})
+        row: Row = {"model": model, **{m: float(test[m]) for m in metrics}}
+        row.update({k: float(v) for k, v in flat_cv({m: cv[m] for m in metrics}).items()})
         row["cv_folds"] = int(cv["folds"])
         rows.append(row)
     mean, std = cv_key(metric, "mean"), cv_key(metric, "std")
@@ -42,7 +48,8 @@ def collect(paths: Paths, models: list[str], metric: str) -> list[Row]:
 
 def write_csv(rows: list[Row], metric: str, path: str | Path) -> None:
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns(metric), extrasaction="ignore")
+        fields = columns(metric, metrics_of(rows))
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: f"{v:.6f}" if isinstance(v, float) else v for k, v in row.items()})
@@ -63,7 +70,7 @@ def read_csv(path: str | Path) -> list[Row]:
 
 def primary_metric(rows: list[Row]) -> str:
     """The ranking metric of rows read back from CSV: the first metric column."""
-    return next(k for k in rows[0] if k in METRICS)
+    return next(k for k in rows[0] if k in ALL)
 
 
 def cv_text(row: Row, metric: str) -> str:
@@ -72,13 +79,13 @@ def cv_text(row: Row, metric: str) -> str:
 
 
 def _cells(row: Row, metric: str) -> list[str]:
-    names = ordered(metric)
+    names = ordered(metric, metrics_of([row]))
     cv = [cv_text(row, m) for m in names]
     return [str(row["rank"]), str(row["model"]), *cv, *(f"{row[m]:.4f}" for m in names)]
 
 
-def _header(metric: str, folds: int) -> list[str]:
-    names = ordered(metric)
+def _header(metric: str, folds: int, metrics: list[str]) -> list[str]:
+    names = ordered(metric, metrics)
     return ["rank", "model", *(f"CV{folds} {m}" for m in names), *(f"test {m}" for m in names)]
 
 
@@ -92,7 +99,7 @@ def best_text(row: Row, metric: str) -> str:
 
 def to_markdown(rows: list[Row], metric: str) -> str:
     folds = int(rows[0]["cv_folds"])
-    header = _header(metric, folds)
+    header = _header(metric, folds, metrics_of(rows))
     lines = [
         f"# Leaderboard (ranked by {folds}-fold CV {metric} on the training part)",
         "",
@@ -113,12 +120,14 @@ def to_markdown(rows: list[Row], metric: str) -> str:
 def to_html(rows: list[Row], metric: str, cfg: Any) -> str:
     """A standalone HTML page (the Snakemake report shows it inline)."""
     folds = int(rows[0]["cv_folds"])
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in _header(metric, folds))
+    header = _header(metric, folds, metrics_of(rows))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(row, metric)) + "</tr>"
         for row in rows
     )
     best = rows[0]
+    stratified = " stratified" if TASKS[str(cfg.task.name)].stratified else ""
     return (
         '<!doctype html><html><head><meta charset="utf-8"><title>Leaderboard</title>'
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
@@ -128,7 +137,7 @@ def to_html(rows: list[Row], metric: str, cfg: Any) -> str:
         f"<p>Best model: <b>{html.escape(best_text(best, metric))}</b>.</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         f"<p>Test split: {float(cfg.training.test_size):g} of the deduplicated rows, "
-        f"seed {int(cfg.training.random_state)}. CV: {folds}-fold stratified on the "
+        f"seed {int(cfg.training.random_state)}. CV: {folds}-fold{stratified} on the "
         "training part, mean ± standard deviation over the folds; the ranking uses it alone, "
         "the test split only reports.</p></body></html>\n"
     )
@@ -140,7 +149,7 @@ def format_table(rows: list[Row]) -> str:
         return "no results yet: run `snakemake -j 3` first"
     metric = primary_metric(rows)
     folds = int(rows[0].get("cv_folds", 0))
-    names = ordered(metric)
+    names = ordered(metric, metrics_of(rows))
     header = ["model", f"cv_{metric}", *names]
     table = [
         [

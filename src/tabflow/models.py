@@ -10,19 +10,28 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-ALLOWED_ESTIMATORS = frozenset(
-    {
-        "sklearn.ensemble.RandomForestClassifier",
-        "sklearn.ensemble.ExtraTreesClassifier",
-        "sklearn.ensemble.GradientBoostingClassifier",
-        "sklearn.ensemble.HistGradientBoostingClassifier",
-        "sklearn.linear_model.LogisticRegression",
-        "sklearn.svm.SVC",
-        "sklearn.neighbors.KNeighborsClassifier",
-        "sklearn.tree.DecisionTreeClassifier",
-        "sklearn.naive_bayes.GaussianNB",
-    }
-)
+# What a model file's _target_ may name, and the kind of task each serves.
+ALLOWED_ESTIMATORS: dict[str, str] = {
+    "sklearn.ensemble.RandomForestClassifier": "classification",
+    "sklearn.ensemble.ExtraTreesClassifier": "classification",
+    "sklearn.ensemble.GradientBoostingClassifier": "classification",
+    "sklearn.ensemble.HistGradientBoostingClassifier": "classification",
+    "sklearn.linear_model.LogisticRegression": "classification",
+    "sklearn.svm.SVC": "classification",
+    "sklearn.neighbors.KNeighborsClassifier": "classification",
+    "sklearn.tree.DecisionTreeClassifier": "classification",
+    "sklearn.naive_bayes.GaussianNB": "classification",
+    "sklearn.ensemble.RandomForestRegressor": "regression",
+    "sklearn.ensemble.ExtraTreesRegressor": "regression",
+    "sklearn.ensemble.GradientBoostingRegressor": "regression",
+    "sklearn.ensemble.HistGradientBoostingRegressor": "regression",
+    "sklearn.linear_model.Ridge": "regression",
+    "sklearn.linear_model.LinearRegression": "regression",
+    "sklearn.linear_model.ElasticNet": "regression",
+    "sklearn.svm.SVR": "regression",
+    "sklearn.neighbors.KNeighborsRegressor": "regression",
+    "sklearn.tree.DecisionTreeRegressor": "regression",
+}
 
 
 # Beyond skops' defaults, the types the pipelines of ALLOWED_ESTIMATORS hold (checked by
@@ -95,9 +104,10 @@ def invalid_value(cls: type, params: dict[str, Any]) -> str | None:
     return None
 
 
-def check_params(target: str, params: dict[str, Any], source: str) -> None:
-    """A model's estimator and params, before any job: names, values, class probabilities.
-    One ConfigError line naming `source` (the model's YAML) and the key."""
+def check_params(target: str, params: dict[str, Any], source: str, task: str) -> None:
+    """A model's estimator and params, before any job: names, values, and (a classifier)
+    class probabilities. One ConfigError line naming `source` (the model's YAML) and the
+    key."""
     from tabflow.errors import ConfigError
 
     cls = estimator_class(target)
@@ -108,7 +118,7 @@ def check_params(target: str, params: dict[str, Any], source: str) -> None:
         key = next((k for k in params if f"'{k}' parameter" in problem), None)
         shown = f"model.params.{key}={params[key]!r}" if key else "model.params"
         raise ConfigError(f"{source}: {shown} is invalid: {problem}")
-    if not hasattr(cls(**params), "predict_proba"):
+    if task != "regression" and not hasattr(cls(**params), "predict_proba"):
         known = cls().get_params()
         hint = " set params.probability: true" if "probability" in known else ""
         raise ConfigError(

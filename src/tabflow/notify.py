@@ -65,14 +65,13 @@ def success_message(
     decision: str = "",
 ) -> tuple[str, str]:
     """(title, body) of the summary: the best model, the leaderboard, where to look next."""
-    from tabflow.leaderboard import cv_text, format_table, primary_metric
-    from tabflow.metrics import METRICS
+    from tabflow.leaderboard import cv_text, format_table, metrics_of, primary_metric
 
     if not rows:
         return "tabflow: workflow finished", decision or "no leaderboard was made in this run"
     metric = primary_metric(rows)
     best = rows[0]
-    scores = ", ".join(f"{m} {best[m]:.4f}" for m in METRICS)
+    scores = ", ".join(f"{m} {best[m]:.4f}" for m in metrics_of(rows))
     cv = cv_text(best, metric)
     where = f"MLflow: experiment '{experiment}' at {_safe_uri(tracking_uri)}"
     if parent_run_id:

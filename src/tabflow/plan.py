@@ -71,6 +71,9 @@ class Plan:
     tuned: dict[str, str] = field(default_factory=dict)  # rf-small -> rf
     # --config seeds=[...]: base model -> its per-seed models, trained in one job
     batches: dict[str, list[str]] = field(default_factory=dict)
+    # The data file the task was read from, as it was: [path, size, mtime_ns]. A cached
+    # plan whose file changed is composed again (the task may have changed with it).
+    data_stamp: list[Any] = field(default_factory=list)
 
     @property
     def seeds(self) -> list[int]:
@@ -101,6 +104,11 @@ class Plan:
         )
 
     @property
+    def task(self) -> str:
+        """The run's task (tabflow.tasks.TASKS): data.task, or what auto chose."""
+        return str(self.configs[self.models[0]]["task"]["name"])
+
+    @property
     def paths(self) -> Paths:
         return Paths(str(self.configs[self.models[0]]["paths"]["results_dir"]))
 
@@ -126,7 +134,7 @@ class Plan:
         return canonical(out)
 
 
-_SAVED = ("models", "configs", "sweep", "tuned", "batches")
+_SAVED = ("models", "configs", "sweep", "tuned", "batches", "data_stamp")
 
 
 def canonical(value: Any) -> Any:
@@ -152,14 +160,26 @@ def load(config: dict[str, Any], cores: int = 1) -> Plan:
     if cacheable and cached.is_file():
         try:
             data = _yaml().load(cached.read_text(), Loader=_yaml().CSafeLoader)
-            _touch(cached)
-            return Plan(**{k: data[k] for k in _SAVED}, notify_urls=[], from_cache=True)
-        except (OSError, ValueError, KeyError, TypeError, _yaml().YAMLError):
+            first = data["configs"][data["models"][0]]
+            if data["data_stamp"] == stamp(first["data"]["raw_path"]):
+                _touch(cached)
+                return Plan(**{k: data[k] for k in _SAVED}, notify_urls=[], from_cache=True)
+        except (OSError, ValueError, KeyError, TypeError, IndexError, _yaml().YAMLError):
             pass  # a half-written or foreign file: compose
     plan = make_plan(overrides, **request)
     if cacheable and not plan.notify_urls:  # never write notification URLs to disk
         _save(cached, {k: getattr(plan, k) for k in _SAVED})
     return plan
+
+
+def stamp(path: str) -> list[Any]:
+    """[absolute path, size, mtime_ns] of a data file ([] if it is not there)."""
+    try:
+        full = Path(path).expanduser().resolve()
+        info = full.stat()
+    except OSError:
+        return []
+    return [str(full), info.st_size, info.st_mtime_ns]
 
 
 def _cache_key(overrides: list[str], request: dict[str, Any]) -> tuple[str, bool]:
@@ -306,6 +326,7 @@ def make_plan(
     if not chosen:
         raise ConfigError("no models: add a YAML file to configs/model/")
     configs = {m: resolved(cfg) for m, cfg in compose_configs(overrides, chosen).items()}
+    data = stamp(configs[chosen[0]]["data"]["raw_path"])
     urls = [str(u) for u in configs[chosen[0]]["notify"]["urls"]]
     for cfg in configs.values():
         cfg.pop("notify")
@@ -316,9 +337,9 @@ def make_plan(
         batches: dict[str, list[str]] = {}
         for name in configs:
             batches.setdefault(name.rsplit("-seed", 1)[0], []).append(name)
-        return Plan(list(configs), configs, urls, batches=batches)
+        return Plan(list(configs), configs, urls, batches=batches, data_stamp=data)
     if not sweep:
-        return Plan(chosen, configs, urls)
+        return Plan(chosen, configs, urls, data_stamp=data)
     plan_sweep, tuned = sweep_plan(str(sweep), sweep_shards, cores or 1, configs, known)
     for name, base in tuned.items():
         if name in known:
@@ -327,7 +348,7 @@ def make_plan(
                 f"configs/model/{name}.yaml; rename the sweep or that model"
             )
         configs[name] = canonical(configs[base])  # a copy
-    return Plan([*chosen, *tuned], configs, urls, sweep=plan_sweep, tuned=tuned)
+    return Plan([*chosen, *tuned], configs, urls, sweep=plan_sweep, tuned=tuned, data_stamp=data)
 
 
 def sweep_plan(

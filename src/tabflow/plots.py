@@ -1,6 +1,6 @@
-"""The figures of a model, declared once: PLOTS gives each its file, report title and draw
-function; the paths, the evaluate stage and the report's rule all read it. The report
-caption of figure `name` is workflow/report/<name>.rst.
+"""The figures of a model, declared once per task: PLOTS[task] gives each its file, report
+title and draw function; the paths, the evaluate stage and the report's rule all read it.
+The report caption of figure `name` is workflow/report/<name>.rst.
 
 Plots use matplotlib's object API (Figure + Agg canvas), not pyplot: importing pyplot
 costs about a second in every evaluate job. Import-light: the Snakefile reads PLOTS.
@@ -23,13 +23,14 @@ class Evidence:
     """What the figures of one model are drawn from (the test split)."""
 
     model: str
-    y_true: np.ndarray
-    y_pred: np.ndarray
-    y_score: np.ndarray
+    y_true: np.ndarray  # the target (classes as codes)
+    y_pred: np.ndarray  # the predicted label (or value)
+    y_score: np.ndarray | None  # binary: the positive class's probability
     importance: pd.DataFrame
     metric: str  # the metric of the permutation importance
     calibration_bins: int
-    labels: list[str]  # class names: negative, positive
+    labels: list[str]  # class names by code (binary: negative, positive); none: regression
+    proba: np.ndarray | None = None  # classification: every class's probability
 
 
 @dataclass(frozen=True)
@@ -101,27 +102,121 @@ def draw_precision_recall(ev: Evidence, path: Path) -> None:
     )
 
 
+def _matrix(ax: Any, cm: Any, labels: list[str], title: str, text: Any) -> None:
+    """A confusion matrix on `ax` (rows: true class, columns: predicted), cells `text`."""
+    import numpy as np
+
+    ax.imshow(cm, cmap="Blues", vmin=0)
+    size = 14 if len(labels) <= 4 else 9
+    for (i, j), value in np.ndenumerate(cm):
+        color = "white" if value > cm.max() / 2 else "black"
+        ax.text(j, i, text(value), ha="center", va="center", color=color, fontsize=size)
+    ticks = list(range(len(labels)))
+    ax.set(
+        xticks=ticks,
+        yticks=ticks,
+        xlabel="Predicted",
+        ylabel="True",
+        title=title,
+    )
+    ax.set_xticklabels(labels, rotation=45 if len(labels) > 4 else 0, ha="right")
+    ax.set_yticklabels(labels)
+
+
 def draw_confusion(ev: Evidence, path: Path) -> None:
     """Confusion matrix (rows: true class, columns: predicted)."""
-    import numpy as np
     from sklearn.metrics import confusion_matrix
 
     cm = confusion_matrix(ev.y_true, ev.y_pred, labels=[0, 1])
     fig = _figure(5, 4.5)
-    ax = fig.add_subplot()
-    ax.imshow(cm, cmap="Blues")
-    for (i, j), count in np.ndenumerate(cm):
-        color = "white" if count > cm.max() / 2 else "black"
-        ax.text(j, i, str(count), ha="center", va="center", color=color, fontsize=14)
-    ax.set(
-        xticks=[0, 1],
-        yticks=[0, 1],
-        xticklabels=ev.labels,
-        yticklabels=ev.labels,
-        xlabel="Predicted",
-        ylabel="True",
-        title=f"Confusion matrix: {ev.model}",
+    _matrix(fig.add_subplot(), cm, ev.labels, f"Confusion matrix: {ev.model}", str)
+    _save(fig, path)
+
+
+def draw_confusions(ev: Evidence, path: Path) -> None:
+    """Confusion matrix of every class: counts, and each true class's row as shares."""
+    import numpy as np
+    from sklearn.metrics import confusion_matrix
+
+    codes = list(range(len(ev.labels)))
+    cm = confusion_matrix(ev.y_true, ev.y_pred, labels=codes)
+    shares = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    side = 3 + 0.5 * len(codes)
+    fig = _figure(2 * side, side)
+    _matrix(fig.add_subplot(1, 2, 1), cm, ev.labels, "counts", str)
+    _matrix(
+        fig.add_subplot(1, 2, 2), shares, ev.labels, "share of each true class", "{:.2f}".format
     )
+    fig.suptitle(f"Confusion matrix: {ev.model}")
+    _save(fig, path)
+
+
+def draw_roc_per_class(ev: Evidence, path: Path) -> None:
+    """One-vs-rest ROC curve of every class, with its AUC."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig = _figure(5.5, 5)
+    ax = fig.add_subplot()
+    for code, name in enumerate(ev.labels):
+        truth = (ev.y_true == code).astype(int)
+        if truth.min() == truth.max():  # a class absent from the test rows has no curve
+            continue
+        fpr, tpr, _ = roc_curve(truth, ev.proba[:, code])
+        auc = roc_auc_score(truth, ev.proba[:, code])
+        ax.plot(fpr, tpr, label=f"{name} (AUC = {auc:.3f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
+    _finish_unit_square(
+        ax,
+        path,
+        "lower right",
+        xlabel="False positive rate",
+        ylabel="True positive rate",
+        title=f"ROC, each class against the rest: {ev.model}",
+    )
+
+
+def draw_predicted_actual(ev: Evidence, path: Path) -> None:
+    """Predicted against actual values, with the line where they are equal."""
+    fig = _figure(5, 5)
+    ax = fig.add_subplot()
+    ax.scatter(ev.y_true, ev.y_pred, s=12, alpha=0.6, color="C0", label=ev.model)
+    low = float(min(ev.y_true.min(), ev.y_pred.min()))
+    high = float(max(ev.y_true.max(), ev.y_pred.max()))
+    ax.plot([low, high], [low, high], linestyle="--", color="grey", linewidth=1, label="exact")
+    ax.set(xlabel="Actual", ylabel="Predicted", title=f"Predicted against actual: {ev.model}")
+    ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+def draw_residuals(ev: Evidence, path: Path) -> None:
+    """Residuals (actual - predicted) against the prediction: a pattern is something the
+    model missed."""
+    fig = _figure(6, 4.5)
+    ax = fig.add_subplot()
+    ax.scatter(ev.y_pred, ev.y_true - ev.y_pred, s=12, alpha=0.6, color="C0")
+    ax.axhline(0, linestyle="--", color="grey", linewidth=1)
+    ax.set(
+        xlabel="Predicted",
+        ylabel="Residual (actual - predicted)",
+        title=f"Residuals: {ev.model}",
+    )
+    _save(fig, path)
+
+
+def draw_residual_distribution(ev: Evidence, path: Path) -> None:
+    """How the residuals are spread: a histogram, with their mean."""
+    residuals = ev.y_true - ev.y_pred
+    fig = _figure(6, 4.5)
+    ax = fig.add_subplot()
+    ax.hist(residuals, bins=min(30, max(5, len(residuals) // 5)), color="C0", alpha=0.8)
+    ax.axvline(0, linestyle="--", color="grey", linewidth=1)
+    ax.axvline(float(residuals.mean()), color="C3", linewidth=1, label="mean")
+    ax.set(
+        xlabel="Residual (actual - predicted)",
+        ylabel="Test rows",
+        title=f"Residual distribution: {ev.model}",
+    )
+    ax.legend(loc="upper right")
     _save(fig, path)
 
 
@@ -159,12 +254,32 @@ def draw_importance(ev: Evidence, path: Path) -> None:
     _save(fig, path)
 
 
-PLOTS: dict[str, Plot] = {
-    "roc": Plot("roc_curve.png", "ROC curve", draw_roc),
-    "precision_recall": Plot(
-        "precision_recall.png", "precision-recall curve", draw_precision_recall
-    ),
-    "confusion": Plot("confusion_matrix.png", "confusion matrix", draw_confusion),
-    "calibration": Plot("calibration.png", "calibration curve", draw_calibration),
-    "importance": Plot("permutation_importance.png", "permutation importance", draw_importance),
+_IMPORTANCE = Plot("permutation_importance.png", "permutation importance", draw_importance)
+PLOTS: dict[str, dict[str, Plot]] = {
+    "binary": {
+        "roc": Plot("roc_curve.png", "ROC curve", draw_roc),
+        "precision_recall": Plot(
+            "precision_recall.png", "precision-recall curve", draw_precision_recall
+        ),
+        "confusion": Plot("confusion_matrix.png", "confusion matrix", draw_confusion),
+        "calibration": Plot("calibration.png", "calibration curve", draw_calibration),
+        "importance": _IMPORTANCE,
+    },
+    "multiclass": {
+        "confusions": Plot("confusion_matrix.png", "confusion matrix", draw_confusions),
+        "roc_per_class": Plot("roc_per_class.png", "ROC per class", draw_roc_per_class),
+        "importance": _IMPORTANCE,
+    },
+    "regression": {
+        "predicted_actual": Plot(
+            "predicted_actual.png", "predicted against actual", draw_predicted_actual
+        ),
+        "residuals": Plot("residuals.png", "residuals", draw_residuals),
+        "residual_distribution": Plot(
+            "residual_distribution.png", "residual distribution", draw_residual_distribution
+        ),
+        "importance": _IMPORTANCE,
+    },
 }
+# Every figure of every task, by name (its report caption is workflow/report/<name>.rst).
+ALL_PLOTS: dict[str, Plot] = {name: p for task in PLOTS.values() for name, p in task.items()}

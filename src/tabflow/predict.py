@@ -1,5 +1,5 @@
 """Batch prediction with a registered (or any logged) model: raw rows in, the model's answer
-per row out (tabflow_rows.ANSWER, as `mlflow models serve` gives it), plus a drift table
+per row out (tabflow_rows.answer_columns, as `mlflow models serve` gives it), plus a drift table
 against the training rows.
 
 The CSV is read with plain pandas (its separator: the training data's, recorded in the

@@ -154,16 +154,20 @@ def model_dir(uri: str) -> Path:
 
 
 def problem_of(reading: Mapping[str, Any]) -> dict[str, Any]:
-    """What makes two models comparable: the same task and target, the same positive class,
-    the same feature columns of the same kinds. (Not the file they came from: a champion
-    trained on last month's rows competes with a model of this month's.)"""
+    """What makes two models comparable: the same task and target, the same positive class
+    (binary) or classes (multiclass), the same feature columns of the same kinds. (Not the
+    file they came from: a champion trained on last month's rows competes with a model of
+    this month's.)"""
     problem = reading["problem"]
-    return {
+    out = {
         "task": problem["task"],
         "target": problem["target"],
         "positive": problem["positive"],
         "features": {c: reading["kinds"][c] for c in reading["columns"]},
     }
+    if problem["task"] == "multiclass":
+        out["classes"] = list(problem["classes"])
+    return out
 
 
 def problem_key(reading: Mapping[str, Any]) -> str:
@@ -176,12 +180,19 @@ def problem_key(reading: Mapping[str, Any]) -> str:
 
 
 def problem_text(reading: Mapping[str, Any]) -> str:
-    """The problem in words: 'binary: target = 1, 13 features (data/raw/heart.csv)'."""
+    """The problem in words: 'binary: target = 1, 13 features (data/raw/heart.csv)',
+    'multiclass: cultivar (3 classes), ...', 'regression: price, ...'."""
     problem = reading["problem"]
-    positive = problem["positive"]
-    said = positive if positive.startswith("target ") else f"{problem['target']} = {positive}"
+    task, target = problem["task"], problem["target"]
+    if task == "binary":
+        positive = problem["positive"]
+        said = positive if positive.startswith("target ") else f"{target} = {positive}"
+    elif task == "multiclass":
+        said = f"{target} ({len(problem['classes'])} classes)"
+    else:
+        said = target
     n = len(reading["columns"])
-    return f"{problem['task']}: {said}, {n} features ({problem['source']})"
+    return f"{task}: {said}, {n} features ({problem['source']})"
 
 
 def load(uri: str, folder: Path | None = None) -> tuple[Any, dict[str, Any] | None]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from tabflow import context
 from tabflow.errors import ConfigError
-from tabflow.metrics import METRICS
+from tabflow.metrics import ALL
 from tabflow.paths import Paths
 from tabflow.stages import Declared
 from tabflow.tracking.model_run import flat_params
@@ -27,12 +27,17 @@ class Report:
     differences: dict[str, str] = field(default_factory=dict)
 
     @property
+    def keys(self) -> list[str]:
+        """The metrics either side has."""
+        return [k for k in ALL if k in self.logged or k in self.rerun]
+
+    @property
     def metrics_match(self) -> bool:
-        return all(self.logged.get(k) == self.rerun.get(k) for k in METRICS)
+        return bool(self.keys) and all(self.logged.get(k) == self.rerun.get(k) for k in self.keys)
 
     def lines(self) -> list[str]:
         out = [f"run {self.run_id} (model {self.model})"]
-        for key in METRICS:
+        for key in self.keys:
             same = "==" if self.logged.get(key) == self.rerun.get(key) else "!="
             logged, rerun = self.logged.get(key), self.rerun.get(key)
             out.append(f"  {key:9} logged {logged!r} {same} rerun {rerun!r}")
@@ -91,7 +96,7 @@ def reproduce(run_id: str, overrides: list[str] | None = None) -> Report:
         *_, rerun = score(cfg, model)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    scores = {k: run.data.metrics[k] for k in METRICS if k in run.data.metrics}
+    scores = {k: run.data.metrics[k] for k in ALL if k in run.data.metrics}
     report = Report(run_id, model, scores, rerun)
     report.differences = differences(run, cfg, model, overrides or [])
     return report

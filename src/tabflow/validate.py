@@ -67,8 +67,10 @@ def id_like_columns(df: pd.DataFrame, target: str) -> dict[str, int]:
     return found
 
 
-def check_table(df: pd.DataFrame, data_cfg: Any, n_duplicates: int) -> dict[str, Any]:
-    """Checks of the deduplicated, target-encoded table (target 0/1)."""
+def check_table(
+    df: pd.DataFrame, data_cfg: Any, n_duplicates: int, task: str, names: list[str]
+) -> dict[str, Any]:
+    """Checks of the deduplicated, target-encoded table (classes as codes, `names` theirs)."""
     source = str(data_cfg.raw_path)
     target = str(data_cfg.target_col)
     features = [c for c in df.columns if c != target]
@@ -87,7 +89,7 @@ def check_table(df: pd.DataFrame, data_cfg: Any, n_duplicates: int) -> dict[str,
     for col in features:
         if col in constant:
             continue
-        score = _alone(df[col], df[target])
+        score = _alone(df[col], df[target], task)
         if score >= LEAK_SCORE:
             leaks[col] = round(score, 4)
             log.warning(
@@ -98,31 +100,58 @@ def check_table(df: pd.DataFrame, data_cfg: Any, n_duplicates: int) -> dict[str,
                 target,
                 score,
             )
-    counts = df[target].value_counts()
-    return {
+    report: dict[str, Any] = {
         "n_duplicates_dropped": int(n_duplicates),
-        "class_counts": {str(int(k)): int(v) for k, v in sorted(counts.items())},
         "constant_columns": constant,
         "possible_leaks": leaks,
     }
+    if task == "regression":
+        values = df[target]
+        report["target"] = {
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=0)),
+        }
+    else:
+        counts = df[target].value_counts()
+        report["class_counts"] = {
+            str(int(k)) if task == "binary" else names[int(k)]: int(counts[k])
+            for k in sorted(counts.index)
+        }
+    return report
 
 
-def check_split(train: pd.DataFrame, target: str, cv_folds: int) -> dict[str, Any]:
-    """Every class must have at least `cv_folds` rows in the training part."""
-    smallest = int(train[target].value_counts().min())
+def check_split(
+    train: pd.DataFrame, target: str, cv_folds: int, task: str, names: list[str]
+) -> dict[str, Any]:
+    """Every class must have at least `cv_folds` rows in the training part (stratified
+    folds); amounts need `cv_folds` rows."""
+    if task == "regression":
+        if len(train) < cv_folds:
+            raise DataError(
+                f"the training part has {len(train)} rows, fewer than evaluation.cv_folds="
+                f"{cv_folds}; lower evaluation.cv_folds or training.test_size, or add rows"
+            )
+        return {}
+    counts = train[target].value_counts()
+    smallest = int(counts.min())
     if smallest < cv_folds:
+        name = names[int(counts.idxmin())]
+        which = f"class {name!r}" if task == "multiclass" else f"the smallest class ({name})"
         raise DataError(
-            f"the smallest class has {smallest} rows in the training part, fewer than "
+            f"{which} has {smallest} rows in the training part, fewer than "
             f"evaluation.cv_folds={cv_folds}; lower evaluation.cv_folds or "
-            f"training.test_size, or add rows"
+            f"training.test_size, add rows of it, or leave its rows out"
         )
     return {"smallest_class_in_train": smallest}
 
 
-def _alone(feature: pd.Series, y: pd.Series) -> float:
-    """How well one column alone separates the classes (rows where it is missing ignored).
+def _alone(feature: pd.Series, y: pd.Series, task: str) -> float:
+    """How well one column alone predicts the target (rows where it is missing ignored).
 
-    Numeric: ROC AUC of the raw values, either direction. Otherwise: the accuracy of
+    Regression: the absolute rank correlation of a numeric column with the target. Binary,
+    numeric: ROC AUC of the raw values, either direction. Otherwise: the accuracy of
     predicting each value's majority class, counted only when the column has at least
     two values and no value occurs once (IDs and free text are not leaks).
     """
@@ -130,7 +159,14 @@ def _alone(feature: pd.Series, y: pd.Series) -> float:
     x, y = feature[known], y[known]
     if y.nunique() < 2 or len(x) < 10:
         return 0.0
-    if pd.api.types.is_numeric_dtype(x):
+    if task == "regression":
+        if not pd.api.types.is_numeric_dtype(x) or x.nunique() < 2:
+            return 0.0
+        return float(abs(x.rank().corr(y.rank())))
+    numeric = pd.api.types.is_numeric_dtype(x)
+    if task == "multiclass" and numeric and x.nunique() > 20:
+        return 0.0  # a many-valued number: no purity to speak of across classes
+    if task == "binary" and numeric:
         ranks = x.rank()
         n_pos = int(y.sum())
         n_neg = len(y) - n_pos

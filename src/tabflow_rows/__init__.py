@@ -216,10 +216,22 @@ def _texts(values: pd.Series) -> pd.Series:
     return text.where(values.notna() & text.notna(), np.nan)
 
 
-# The answer of a binary classifier, per row: the positive class's probability, the label
-# (1 = the positive class), the class's name, and the categorical values never seen in
-# training. Every way of scoring returns these columns.
-ANSWER = ("probability", "label", "class", "unseen")
+# The answer, per row, by task: binary, the positive class's probability, the label (1 =
+# the positive class) and the class's name; multiclass, each class's probability
+# (probability_<class>, the class as the data names it) and the label (the class);
+# regression, the prediction. Then the categorical values never seen in training. Every
+# way of scoring returns these columns.
+
+
+def answer_columns(problem: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """[(column, type)] of the answer to a problem (types as MLflow names them)."""
+    task = problem.get("task", "binary")
+    if task == "regression":
+        return [("prediction", "double"), ("unseen", "string")]
+    if task == "multiclass":
+        probabilities = [(f"probability_{c}", "double") for c in problem["classes"]]
+        return [*probabilities, ("label", "string"), ("unseen", "string")]
+    return [("probability", "double"), ("label", "long"), ("class", "string"), ("unseen", "string")]
 
 
 def reader_of(pipeline: Any) -> RawReader:
@@ -236,19 +248,28 @@ def answer(pipeline: Any, rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def score(pipeline: Any, read: pd.DataFrame) -> pd.DataFrame:
-    """The answer (ANSWER) for rows its RawReader has read already."""
+    """The answer (answer_columns) for rows its RawReader has read already."""
     reader = reader_of(pipeline)
     if len(read) == 0:
         raise RowError("no rows to score")
+    problem = dict(reader.problem or {})
+    task = problem.get("task", "binary")
     model = pipeline[1:]
-    probability = model.predict_proba(read)[:, 1]
+    unseen = reader.unseen(read).to_numpy()
+    if task == "regression":
+        prediction = np.asarray(model.predict(read), dtype="float64")
+        return pd.DataFrame({"prediction": prediction, "unseen": unseen})
+    proba = model.predict_proba(read)
     label = np.asarray(model.predict(read)).astype("int64")
-    names = list((reader.problem or {}).get("classes", ["0", "1"]))
+    names = list(problem.get("classes") or ["0", "1"])
+    if task == "multiclass":
+        out = {f"probability_{name}": proba[:, i] for i, name in enumerate(names)}
+        return pd.DataFrame({**out, "label": [names[i] for i in label], "unseen": unseen})
     return pd.DataFrame(
         {
-            "probability": probability,
+            "probability": proba[:, 1],
             "label": label,
             "class": [names[i] for i in label],
-            "unseen": reader.unseen(read).to_numpy(),
+            "unseen": unseen,
         }
     )

@@ -5,7 +5,8 @@ logged model and runs it when the model is loaded (`mlflow.pyfunc.load_model`, `
 models serve`, `spark_udf`). Nothing is unpickled: the pipeline is read from its skops
 file, trusting the types tabflow.models.SKOPS_TRUSTED named when the model was logged (its
 model_config), so loading and serving work with MLFLOW_ALLOW_PICKLE_DESERIALIZATION off.
-predict() takes raw rows and answers with tabflow_rows.ANSWER, as `tabflow predict` does.
+predict() takes raw rows and answers with the columns of tabflow_rows.answer_columns, as
+`tabflow predict` does.
 
 Rows the model cannot read get the client a 400 whose message is the one line tabflow
 predict prints; any other failure gets a 500 with one generic line, its traceback going

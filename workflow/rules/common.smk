@@ -10,13 +10,14 @@ from tabflow import plan as tabflow_plan
 from tabflow import provenance
 from tabflow.errors import (
     ConfigError,
+    DataError,
     data_file_problem,
     predict_input_problem,
     results_dir_problem,
 )
 from tabflow.fingerprint import code_of
 from tabflow.hooks import Hooks
-from tabflow.plots import PLOTS
+from tabflow.plots import ALL_PLOTS, PLOTS
 from tabflow.tracking.store import tracking_uri, unreachable
 
 # Shards of a sweep default to the parallel jobs allowed: --cores here, --jobs on a cluster.
@@ -26,10 +27,15 @@ try:
     PLAN = tabflow_plan.load(config, cores=int(PARALLEL))
 except ConfigError as err:
     sys.exit(f"config error: {err}")
+except DataError as err:  # the target column, read to know the task
+    sys.exit(f"data error: {err}")
 if missing := data_file_problem(PLAN.cfg().data.raw_path):
     sys.exit(f"data error: {missing}")
 
 PATHS = PLAN.paths
+# The run's task (tabflow.tasks: data.task, or what auto chose): its figures are the
+# evaluate jobs' outputs.
+FIGURES = list(PLOTS[PLAN.task])
 ENV = "../envs/tabflow.yaml"
 
 
@@ -82,6 +88,7 @@ wildcard_constraints:
 
 # The keys a cross-validated fit reads (train, and every trial of a sweep shard).
 FIT_KEYS = (
+    "task",
     "data.target_col",
     "training.random_state",
     "model",
@@ -90,7 +97,7 @@ FIT_KEYS = (
     "paths",
 )
 # The keys an evaluate job reads: the whole config but notify (its MLflow run records it).
-EVALUATE_KEYS = ("data", "training", "model", "evaluation", "mlflow", "paths")
+EVALUATE_KEYS = ("task", "data", "training", "model", "evaluation", "mlflow", "paths")
 
 
 def config_of(*keys):
@@ -126,9 +133,9 @@ def sweep_outputs():
 
 def figure(name, model="{model}"):
     """A model's figure (tabflow.plots.PLOTS), in the report under its model and title."""
-    title = PLOTS[name].title
+    title = ALL_PLOTS[name].title
     return report(
-        PATHS.plot(model, PLOTS[name].file),
+        PATHS.plot(model, ALL_PLOTS[name].file),
         caption=f"../report/{name}.rst",
         category=model,
         subcategory=title,
@@ -144,7 +151,7 @@ def seeded(path, *args):
 def seeded_figures():
     """Every seed's figures, in the report under that seed's model."""
     names = [f"{{base}}-seed{seed}" for seed in PLAN.seeds]
-    return [figure(name, model) for model in names for name in PLOTS]
+    return [figure(name, model) for model in names for name in FIGURES]
 
 
 # Main process, around the jobs (not in dry-runs or no-op runs): the MLflow DB, experiment

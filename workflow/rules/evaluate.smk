@@ -9,7 +9,7 @@ rule evaluate:
         summary=PATHS.data_summary,
         profile=PATHS.data_profile,
     output:
-        **{name: figure(name) for name in PLOTS},
+        **{name: figure(name) for name in FIGURES},
         metrics=PATHS.metrics("{model}"),
         predictions=PATHS.predictions("{model}"),
         importance_table=PATHS.importance("{model}"),

@@ -27,6 +27,6 @@ rule leaderboard:
     params:
         *code_of("leaderboard"),
         models=PLAN.models,
-        config=config_of("training", "evaluation", "paths"),
+        config=config_of("task", "training", "evaluation", "paths"),
     script:
         "../scripts/stage.py"

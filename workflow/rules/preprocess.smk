@@ -16,6 +16,6 @@ rule preprocess:
         runtime=10,
     params:
         *code_of("preprocess"),
-        config=config_of("data", "training", "evaluation.cv_folds", "paths"),
+        config=config_of("task", "data", "training", "evaluation.cv_folds", "paths"),
     script:
         "../scripts/stage.py"

@@ -24,6 +24,7 @@ rule register:
     params:
         *code_of("register"),
         config=config_of(
+            "task",
             "registry",
             "mlflow",
             "evaluation.primary_metric",

@@ -53,7 +53,7 @@ rule sweep_select:
         runtime=10,
     params:
         *code_of("sweep_select"),
-        config=config_of("evaluation.primary_metric", "mlflow", "paths"),
+        config=config_of("task", "evaluation.primary_metric", "mlflow", "paths"),
         sweep=lambda wildcards: PLAN.shard_spec(wildcards.model),
     script:
         "../scripts/stage.py"

@@ -13,19 +13,32 @@ log = logging.getLogger(__name__)
 
 
 def score(cfg: Any, model_name: str):
-    """Load the saved model, predict the test split: (model, X, y, y_pred, y_score, metrics)."""
+    """Load the saved model, predict the test split: (model, X, y, responses, metrics)."""
     import pandas as pd
 
     from tabflow.data import xy
-    from tabflow.metrics import score_all
+    from tabflow.metrics import responses, score_all
     from tabflow.models import load_model
 
     paths = Paths.from_config(cfg)
+    task, metrics = str(cfg.task.name), list(cfg.task.metrics)
     model = load_model(paths.model_file(model_name))
     X, y = xy(pd.read_parquet(paths.test_data), cfg.data.target_col)
-    y_pred = model.predict(X)
-    y_score = model.predict_proba(X)[:, 1]
-    return model, X, y, y_pred, y_score, score_all(y.to_numpy(), y_pred, y_score)
+    said = responses(model, X, task)
+    return model, X, y, said, score_all(y.to_numpy(), said, task, metrics)
+
+
+def predictions(y: Any, said: Any, task: str, classes: list[str]) -> Any:
+    """The test rows' answers: y_true, y_pred, and binary y_score (the positive class's
+    probability) or multiclass probability_<class>."""
+    import pandas as pd
+
+    table = {"y_true": y.to_numpy(), "y_pred": said.label}
+    if task == "binary":
+        table["y_score"] = said.score
+    elif task == "multiclass":
+        table.update({f"probability_{c}": said.proba[:, i] for i, c in enumerate(classes)})
+    return pd.DataFrame(table, index=y.index)
 
 
 def run(job: Job) -> dict[str, float]:
@@ -39,31 +52,36 @@ def run(job: Job) -> dict[str, float]:
     cfg, name = job.cfg, job.model
     assert name is not None
     paths = Paths.from_config(cfg)
-    model, X, y, y_pred, y_score, metrics = score(cfg, name)
+    task = str(cfg.task.name)
+    model, X, y, said, metrics = score(cfg, name)
     log.info("%s: %s", name, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
     evaluation = cfg.evaluation
     metric = str(evaluation.primary_metric)
     seed = int(cfg.training.random_state)
     importance = permutation_importance(
-        model, X, y, metric, int(evaluation.permutation_repeats), seed
+        model, X, y, task, metric, int(evaluation.permutation_repeats), seed
     )
+    reading = read_json(paths.data_summary)["reading"]
+    classes = list(reading["problem"]["classes"])
     evidence = Evidence(
         model=name,
         y_true=y.to_numpy(),
-        y_pred=y_pred,
-        y_score=y_score,
+        y_pred=said.label,
+        y_score=said.score,
         importance=importance,
         metric=metric,
         calibration_bins=int(evaluation.calibration_bins),
-        labels=[str(cfg.data.negative_name), str(cfg.data.positive_name)],
+        labels=classes,
+        proba=said.proba,
     )
-    plots = {key: paths.plot(name, plot.file) for key, plot in PLOTS.items()}
-    for key, plot in PLOTS.items():
+    figures = PLOTS[task]
+    plots = {key: paths.plot(name, plot.file) for key, plot in figures.items()}
+    for key, plot in figures.items():
         write_with(plots[key], lambda p, draw=plot.draw: draw(evidence, p))
     write_with(paths.importance(name), lambda p: importance.to_csv(p, index=False))
-    predictions = pd.DataFrame({"y_true": y, "y_pred": y_pred, "y_score": y_score})
-    write_with(paths.predictions(name), lambda p: predictions.to_csv(p, index=False))
+    answers = predictions(y, said, task, classes)
+    write_with(paths.predictions(name), lambda p: answers.to_csv(p, index=False))
     write_json(paths.metrics(name), metrics)
 
     backend = store.tracking_uri(cfg)  # before connect() may switch to the main's server
@@ -93,7 +111,7 @@ def run(job: Job) -> dict[str, float]:
         datasets={"training": (train, paths.train_data), "evaluation": (test, paths.test_data)},
         model_artifacts={"profile": paths.data_profile},
         experiment_id=experiment_id,
-        reading=read_json(paths.data_summary)["reading"],
+        reading=reading,
         parent_run_id=parent_run_id,
         backend_uri=backend,
         model_key=fit.get("model_key", ""),

@@ -20,12 +20,13 @@ def _escape(text: Any) -> str:
 
 
 def render(rows: list[dict[str, Any]], summary: dict[str, Any], decision: dict[str, Any]) -> str:
-    from tabflow.leaderboard import cv_text, primary_metric
+    from tabflow.leaderboard import cv_text, metrics_of, primary_metric
     from tabflow.metrics import ordered
 
     metric = primary_metric(rows)
     folds = int(rows[0]["cv_folds"])
-    names = ordered(metric)[:4]
+    names = ordered(metric, metrics_of(rows))[:4]
+    task = summary.get("task", "binary")
     lines = [
         "Results",
         "=======",
@@ -53,7 +54,6 @@ def render(rows: list[dict[str, Any]], summary: dict[str, Any], decision: dict[s
         lines += [f"     - {cv_text(row, metric)}"]
         lines += [f"     - {row[m]:.4f}" for m in names]
     validation = summary.get("validation", {})
-    counts = validation.get("class_counts", {})
     warnings = [
         *(f"constant column {_escape(c)}" for c in validation.get("constant_columns", [])),
         *(f"possible leak {_escape(c)}" for c in validation.get("possible_leaks", {})),
@@ -65,14 +65,29 @@ def render(rows: list[dict[str, Any]], summary: dict[str, Any], decision: dict[s
         "",
         f"- {_escape(summary['raw_path'])}: {summary['n_rows_raw']} rows, "
         f"{summary['n_duplicates_dropped']} exact duplicates dropped, {summary['n_rows']} kept",
+        f"- task: {task} ({_escape(summary.get('task_reason', ''))})",
         f"- split: {summary['n_train']} training rows, {summary['n_test']} test rows",
-        "- class balance (0/1): " + ", ".join(f"{k}: {v}" for k, v in counts.items()),
+        _target_line(task, summary),
         "- warnings: " + ("; ".join(warnings) if warnings else "none"),
         "",
         "The figures of every model are under the categories on the left.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _target_line(task: str, summary: dict[str, Any]) -> str:
+    """The target in the task's words: classes and their rows, or the amounts' spread."""
+    validation = summary.get("validation", {})
+    if task == "regression":
+        t = validation.get("target", {})
+        return (
+            f"- target: from {t.get('min', 0):.4g} to {t.get('max', 0):.4g}, mean "
+            f"{t.get('mean', 0):.4g}, standard deviation {t.get('std', 0):.4g}"
+        )
+    counts = validation.get("class_counts", {})
+    shown = ", ".join(f"{_escape(k)}: {v}" for k, v in counts.items())
+    return ("- class balance (0/1): " if task == "binary" else "- rows per class: ") + shown
 
 
 def run(job: Job) -> None:

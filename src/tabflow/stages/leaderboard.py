@@ -18,7 +18,7 @@ def run(job: Job) -> list[dict[str, Any]]:
     cfg = job.cfg
     paths = Paths.from_config(cfg)
     metric = str(cfg.evaluation.primary_metric)
-    rows = lb.collect(paths, list(job.models), metric)
+    rows = lb.collect(paths, list(job.models), metric, list(cfg.task.metrics))
     write_with(paths.leaderboard_csv, lambda p: lb.write_csv(rows, metric, p))
     write_with(paths.leaderboard_md, lambda p: Path(p).write_text(lb.to_markdown(rows, metric)))
     write_with(paths.leaderboard_html, lambda p: Path(p).write_text(lb.to_html(rows, metric, cfg)))

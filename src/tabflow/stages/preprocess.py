@@ -1,4 +1,5 @@
-"""Stage 'preprocess': the raw CSV -> deduplicated, stratified train/test parquet + summary."""
+"""Stage 'preprocess': the raw CSV -> deduplicated train/test parquet (the split stratified
+for classes) + summary."""
 
 from __future__ import annotations
 

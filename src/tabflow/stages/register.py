@@ -256,10 +256,10 @@ def _scored_again(champion: Any, cfg: Any, paths: Paths, metric: str) -> dict[st
     from tabflow.data import xy
 
     pipeline, _ = registry.load(champion.source)
-    target = str(cfg.data.target_col)
+    target, task = str(cfg.data.target_col), str(cfg.task.name)
     X, y = xy(pd.read_parquet(paths.test_data), target)
-    test = metrics.score_fitted(pipeline, X, y.to_numpy())[metric]
+    test = metrics.score_fitted(pipeline, X, y.to_numpy(), task, [metric])[metric]
     X, y = xy(pd.read_parquet(paths.train_data), target)
     folds, seed = int(cfg.evaluation.cv_folds), int(cfg.training.random_state)
-    cv = metrics.cross_validate(clone(pipeline), X, y, folds, seed, primary=metric, log_folds=False)
+    cv = metrics.cross_validate(clone(pipeline), X, y, folds, seed, task, [metric], log_folds=False)
     return {"test": test, "cv": float(cv[metric]["mean"]), "cv_recomputed": True}

@@ -18,7 +18,9 @@ from tabflow.stages import Job
 log = logging.getLogger(__name__)
 
 
-def gather(paths: Paths, spec: dict[str, Any], model: str) -> list[dict[str, Any]]:
+def gather(
+    paths: Paths, spec: dict[str, Any], model: str, metrics: list[str]
+) -> list[dict[str, Any]]:
     """Every trial of a model's sweep: from its shards, or (tpe) from the shared study."""
     shards = [read_json(paths.sweep_shard(spec["name"], model, i)) for i in range(spec["shards"])]
     if spec["strategy"] != "tpe":
@@ -34,7 +36,9 @@ def gather(paths: Paths, spec: dict[str, Any], model: str) -> list[dict[str, Any
     states = tuple(getattr(optuna.trial.TrialState, state) for state in DONE)
     done = study.get_trials(deepcopy=False, states=states)
     return [
-        row(t.number, t.params, t.user_attrs["result"]) for t in done if "result" in t.user_attrs
+        row(t.number, t.params, t.user_attrs["result"], metrics)
+        for t in done
+        if "result" in t.user_attrs
     ]
 
 
@@ -108,7 +112,7 @@ def run(job: Job) -> dict[str, Any]:
     spec, model, cfg = job.params["sweep"], str(job.model), job.cfg
     paths = Paths.from_config(cfg)
     metric = str(cfg.evaluation.primary_metric)
-    rows = gather(paths, spec, model)
+    rows = gather(paths, spec, model, list(cfg.task.metrics))
     best = select(rows, metric, f"sweep {spec['name']} of {model}: ")
     failed = [r for r in rows if r.get("error")]
     if failed:

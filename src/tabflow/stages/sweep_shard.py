@@ -1,5 +1,5 @@
 """Stage 'sweep_shard': one job runs many trials of a model's sweep, each scored by
-stratified k-fold CV on the training part (the test split is not an input).
+k-fold CV on the training part (stratified for classes; the test split is not an input).
 
 Every trial's scores go to a cache under a digest of all they depend on (the model's
 config with the trial's parameters, the training rows, the CV settings, the code), so a
@@ -38,6 +38,8 @@ class Trials:
         self.reading = summary["reading"]
         self.X, self.y = xy(pd.read_parquet(self.paths.train_data), job.cfg.data.target_col)
         self.primary = str(job.cfg.evaluation.primary_metric)
+        self.task = str(job.cfg.task.name)
+        self.metrics = list(job.cfg.task.metrics)
         self.base = {
             "model": job.cfg.model.to_dict(),
             "data": file_digest(self.paths.train_data, "sha256"),
@@ -75,6 +77,8 @@ class Trials:
                 self.y,
                 self.base["folds"],
                 self.base["seed"],
+                self.task,
+                self.metrics,
                 n_jobs=self.threads,
                 primary=self.primary,
                 log_folds=False,
@@ -96,12 +100,16 @@ def failure(err: BaseException) -> str:
     return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
-def row(trial: int, params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """One trial: its number, parameters (with their types: JSON, not CSV), CV scores (NaN
-    for a failed trial, whose `error` says why)."""
+def row(
+    trial: int, params: dict[str, Any], result: dict[str, Any], metrics: list[str]
+) -> dict[str, Any]:
+    """One trial: its number, parameters (with their types: JSON, not CSV), CV scores of
+    `metrics` (NaN for a failed trial, whose `error` says why)."""
     from tabflow.metrics import cv_keys, flat_cv
 
-    scores = flat_cv(result["cv"]) if result.get("cv") else dict.fromkeys(cv_keys(), math.nan)
+    scores = (
+        flat_cv(result["cv"]) if result.get("cv") else dict.fromkeys(cv_keys(metrics), math.nan)
+    )
     return {
         "trial": trial,
         "params": params,
@@ -124,7 +132,7 @@ def run(job: Job) -> None:
         rows = []
         for index, params in job.params["trials"]:
             result = trials.score(params)
-            rows.append(row(index, params, result))
+            rows.append(row(index, params, result, trials.metrics))
             _log_trial(label, index, params, result, trials.primary)
     log.info(
         "%s: %d trials, %d fitted, %d read from the trial cache",
@@ -162,7 +170,7 @@ def _tpe(job: Job, trials: Trials, spec: dict, shard: int, label: str) -> tuple[
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from tabflow.metrics import METRICS
+    from tabflow.metrics import ALL
     from tabflow.sweep import Dimension, distributions, trial_key
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -170,7 +178,7 @@ def _tpe(job: Job, trials: Trials, spec: dict, shard: int, label: str) -> tuple[
     journal = Path(trials.paths.optuna_journal(spec["name"], trials.model))
     journal.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(journal)))
-    direction = "maximize" if METRICS[trials.primary].greater_is_better else "minimize"
+    direction = "maximize" if ALL[trials.primary].greater_is_better else "minimize"
     name = trial_key(**trials.base)  # new data, CV or code: a new study
     optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True)
     # Seeded by the shard and by how far the study got: a shard started again proposes
@@ -186,7 +194,7 @@ def _tpe(job: Job, trials: Trials, spec: dict, shard: int, label: str) -> tuple[
         result = trials.score(params)
         trial.set_user_attr("result", result)
         trial.set_user_attr("shard", shard)
-        rows.append(row(trial.number, params, result))
+        rows.append(row(trial.number, params, result, trials.metrics))
         _log_trial(label, trial.number, params, result, trials.primary)
         if result.get("error"):
             return math.nan  # Optuna records the trial as FAIL and goes on

@@ -36,11 +36,20 @@ def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True
     if cross_validate:
         folds = int(cfg.evaluation.cv_folds)
         seed = int(cfg.training.random_state)
-        primary = str(cfg.evaluation.primary_metric)
+        names = list(cfg.task.metrics)
         cv = metrics.cross_validate(
-            pipeline, X, y, folds, seed, n_jobs=threads, label=f"{model_name}: ", primary=primary
+            pipeline,
+            X,
+            y,
+            folds,
+            seed,
+            str(cfg.task.name),
+            names,
+            n_jobs=threads,
+            label=f"{model_name}: ",
+            primary=str(cfg.evaluation.primary_metric),
         )
-        shown = ", ".join(f"{m}={cv[m]['mean']:.4f}±{cv[m]['std']:.4f}" for m in metrics.METRICS)
+        shown = ", ".join(f"{m}={cv[m]['mean']:.4f}±{cv[m]['std']:.4f}" for m in names)
         log.info("%s: %d-fold CV on the training part: %s", model_name, folds, shown)
         write_json(paths.cv(model_name), cv)
     start = time.perf_counter()

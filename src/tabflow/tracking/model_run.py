@@ -92,24 +92,20 @@ def as_doubles(frame: Any) -> Any:
     return frame.astype({c: "float64" for c in ints})
 
 
-def signature() -> Any:
-    """Output only: tabflow_rows.ANSWER. The model reads raw rows itself (any table holding
-    its feature columns; a missing one it names in its own words), so MLflow gets no input
-    schema to enforce: with one, it would refuse int64 for a double column and NaN for a
-    long one, word a missing column its way, and fail every CSV sent to `mlflow models
-    serve` whose columns are of type Any. The columns are in the model's metadata."""
+def signature(problem: Mapping[str, Any]) -> Any:
+    """Output only: tabflow_rows.answer_columns of the model's problem. The model reads
+    raw rows itself (any table holding its feature columns; a missing one it names in its
+    own words), so MLflow gets no input schema to enforce: with one, it would refuse int64
+    for a double column and NaN for a long one, word a missing column its way, and fail
+    every CSV sent to `mlflow models serve` whose columns are of type Any. The columns are
+    in the model's metadata."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec, Schema
 
+    from tabflow_rows import answer_columns
+
     return ModelSignature(
-        outputs=Schema(
-            [
-                ColSpec("double", "probability"),
-                ColSpec("long", "label"),
-                ColSpec("string", "class"),
-                ColSpec("string", "unseen"),
-            ]
-        ),
+        outputs=Schema([ColSpec(kind, name) for name, kind in answer_columns(problem)])
     )
 
 
@@ -167,6 +163,7 @@ def log_model_run(
     target = str(cfg.data.target_col)
     tags = {
         "model": model_name,
+        "task": str(reading["problem"]["task"]),
         "tabflow.problem": problem_key(reading),
         "tabflow.model_key": model_key,
         "estimator": str(cfg.model["_target_"]),
@@ -205,7 +202,7 @@ def log_model_run(
                     **{k: str(v) for k, v in model_artifacts.items()},
                 },
                 model_config={"skops_trusted": list(SKOPS_TRUSTED)},
-                signature=signature(),
+                signature=signature(reading["problem"]),
                 metadata=metadata,
                 input_example=example,
                 pip_requirements=pip_requirements(),

@@ -23,7 +23,7 @@ def log_sweep(
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
-    from tabflow.metrics import cv_keys
+    from tabflow.metrics import ALL, cv_keys
 
     client = MlflowClient()
     now = int(time.time() * 1000)
@@ -32,7 +32,7 @@ def log_sweep(
         tags["mlflow.parentRunId"] = parent_run_id
     run = client.create_run(experiment_id, run_name=f"sweep {sweep}: {model}", tags=tags)
     run_id = run.info.run_id
-    keys = cv_keys()
+    keys = [k for k in cv_keys(list(ALL)) if k in best]
     for row in rows:
         selected = row is best
         child_tags = {

@@ -175,11 +175,11 @@ class Invocation:
         from mlflow.entities import Metric, RunTag
 
         from tabflow.leaderboard import primary_metric
-        from tabflow.metrics import METRICS, cv_keys
+        from tabflow.metrics import ALL, cv_keys
 
         best = rows[0]
         now = int(time.time() * 1000)
-        names = [*METRICS, *cv_keys()]
+        names = [*ALL, *cv_keys(list(ALL))]
         metrics = [Metric(f"best_{k}", float(best[k]), now, 0) for k in names if k in best]
         tags = [
             RunTag("best_model", str(best["model"])),
