@@ -40,6 +40,7 @@ def main(cfg: DictConfig) -> None:
     from mlflow.entities import Metric, Param
 
     from tabflow import metrics, sweep
+    from tabflow.config import apply_task, detect_task, select_estimator
     from tabflow.data import xy
     from tabflow.io import read_json
     from tabflow.models import build_pipeline
@@ -47,6 +48,8 @@ def main(cfg: DictConfig) -> None:
     from tabflow.tracking import store
 
     model = HydraConfig.get().runtime.choices["model"]
+    apply_task(cfg, detect_task(cfg))  # as the plan does: the task, its estimator
+    select_estimator(cfg, model)
     spec = sweep.load(
         str(cfg.sweep_name), config_dir(), {model: str(cfg.model._target_)}, available_models()
     )
@@ -63,6 +66,8 @@ def main(cfg: DictConfig) -> None:
         y,
         int(cfg.evaluation.cv_folds),
         int(cfg.training.random_state),
+        str(cfg.task.name),
+        list(cfg.task.metrics),
         log_folds=False,
     )
     experiment_id = store.create_experiment(

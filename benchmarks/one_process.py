@@ -79,12 +79,14 @@ def sweep(plan) -> None:
                 y,
                 int(cfg.evaluation.cv_folds),
                 int(cfg.training.random_state),
+                str(cfg.task.name),
+                list(cfg.task.metrics),
                 n_jobs=2,
                 primary=metric,
                 log_folds=False,
             )
             result = {"cv": cv, "fit_seconds": time.perf_counter() - start, "cached": False}
-            rows.append(row(index, params, result))
+            rows.append(row(index, params, result, list(cfg.task.metrics)))
         best = select(rows, metric)
         experiment_id, parent = store.connect(cfg, paths)
         name = plan.sweep["name"]

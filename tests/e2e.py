@@ -548,6 +548,55 @@ def wait_until_up(server: subprocess.Popen, url: str, seconds: float = 120) -> N
         time.sleep(0.5)
 
 
+def serve(project: Project, model: str, log: Path, port: int) -> subprocess.Popen:
+    """`mlflow models serve` of a model URI of the project's store, once it answers."""
+    import urllib.request
+
+    env = {
+        **project.env,
+        "MLFLOW_TRACKING_URI": project.tracking_uri(),
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
+    }
+    cmd = ["mlflow", "models", "serve", "-m", model, "--env-manager", "local"]
+    server = subprocess.Popen(
+        [*cmd, "-h", "127.0.0.1", "-p", str(port)],
+        cwd=project.path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
+                return server
+        except OSError:
+            assert server.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.5)
+
+
+def post(port: int, body: str, kind: str = "application/json") -> tuple[int, str]:
+    """(status, body) of a request to a scoring server's /invocations."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", data=body.encode(), headers={"Content-Type": kind}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def dataframe_split(frame) -> str:
+    """A table as the scoring server's JSON input."""
+    return json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split"))})
+
+
 def stop(server: subprocess.Popen) -> None:
     os.killpg(server.pid, signal.SIGKILL)  # a graceful stop takes ~6 s; nothing to keep
     server.wait(timeout=30)

@@ -44,12 +44,15 @@ def _write(project: Project, name: str, lines: list[str]) -> str:
     return str(path)
 
 
-def _csv(name: str, make: Callable[[list[str]], list[str]], target: str = "target"):
-    """A case that points data.raw_path at a CSV made from the demo data's lines."""
+def _csv(
+    name: str, make: Callable[[list[str]], list[str]], target: str = "target", extra: str = ""
+):
+    """A case that points data.raw_path at a CSV made from the demo data's lines (and gives
+    the `extra` overrides)."""
 
     def setup(project: Project) -> list[str]:
         path = _write(project, name, make(_demo(project)))
-        return ["--config", f"overrides=data.raw_path={path} data.target_col={target}"]
+        return ["--config", f"overrides=data.raw_path={path} data.target_col={target} {extra}"]
 
     return setup
 
@@ -182,10 +185,11 @@ CASES = [
         runs="job",
     ),
     Case(
-        "non-binary target",
-        _csv("cp-target.csv", lambda lines: lines, target="cp"),
-        "cp-target.csv: target column 'cp' must have exactly 2 values, found 4",
-        runs="job",
+        "binary task on a target of many values",
+        _csv("cp-target.csv", lambda lines: lines, target="cp", extra="data.task=binary"),
+        "config error: data.task=binary, but target 'cp' holds 4 values; make it binary with "
+        "data.positive_when (positive when above 0: data.positive_when=gt:0), or set "
+        "data.task=multiclass",
     ),
     Case(
         "all-missing column",
@@ -196,7 +200,7 @@ CASES = [
     Case(
         "too few rows per class for the CV",
         _csv("few-positives.csv", _few_positives),
-        "the smallest class has 3 rows in the training part, fewer than "
+        "the smallest class (no disease) has 3 rows in the training part, fewer than "
         "evaluation.cv_folds=5; lower evaluation.cv_folds",
         runs="job",
     ),
@@ -248,6 +252,24 @@ CASES = [
         _model_file("svm", "_target_: sklearn.svm.SVC\nscale: true\nparams: {}\n"),
         "config error: configs/model/svm.yaml: SVC gives no class probabilities with these "
         "params (ROC AUC, calibration and log loss need them); set params.probability: true",
+    ),
+    Case(
+        "a metric of another task",
+        _overrides("evaluation.primary_metric=rmse"),
+        "config error: evaluation.primary_metric='rmse' is not a metric of binary (target "
+        "'target' holds 2 values); binary's metrics: accuracy, precision, recall, f1, roc_auc, "
+        "average_precision, log_loss",
+    ),
+    Case(
+        "a classifier for a regression target",
+        lambda project: [
+            *_model_file("svm", "_target_: sklearn.svm.SVC\nparams: {probability: true}\n")(
+                project
+            ),
+            "overrides=data.target_col=chol",
+        ],
+        "config error: configs/model/svm.yaml has no estimator for regression (target 'chol' "
+        "holds 152 distinct whole numbers in 1025 rows, too many to be classes",
     ),
     Case(
         "model file name that breaks the wildcard",
@@ -362,8 +384,8 @@ CASES = [
     Case(
         "single-class target",
         _csv("one-class.csv", _one_class),
-        "one-class.csv: target column 'target' has one class only (1): a classifier needs "
-        "rows of both classes",
+        "one-class.csv: target column 'target' (data.target_col) has one value only (1): there "
+        "is nothing to learn",
         runs="job",
     ),
 ]

@@ -70,3 +70,16 @@ def test_the_problem_is_the_task_target_positive_class_and_feature_kinds():
     other = reading_for(pd.DataFrame({"age": [50, 60], "colour": [1, 2]}), ["colour"])
     assert registry.problem_key(other) != base, "colour holds numbers there"
     assert registry.problem_text(_reading()) == "binary: target = 1, 2 features (rows.csv)"
+
+
+def test_a_model_of_another_task_is_another_problem():
+    """A regression model is never compared with a classifier of the same target."""
+    binary = registry.problem_key(_reading())
+    regression = _reading(task="regression")
+    multiclass = _reading(task="multiclass", classes=("a", "b", "c"))
+    keys = {binary, registry.problem_key(regression), registry.problem_key(multiclass)}
+    assert len(keys) == 3
+    fewer = _reading(task="multiclass", classes=("a", "b"))
+    assert registry.problem_key(fewer) != registry.problem_key(multiclass), "other classes"
+    assert registry.problem_text(regression) == "regression: target, 2 features (rows.csv)"
+    assert registry.problem_text(multiclass).startswith("multiclass: target (3 classes), 2 ")

@@ -10,9 +10,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +19,14 @@ import pytest
 from .e2e import (
     DEMO_MD5,
     Project,
+    dataframe_split,
     edit_file,
     free_port,
     job_blocks,
+    post,
     registry_versions,
     run_probing_the_store,
+    serve,
     stop,
     stored_files,
 )
@@ -115,50 +115,6 @@ def _predict(project: Project, *args: str, check: bool = True) -> subprocess.Com
     return project.run("tabflow", "predict", *args, check=check)
 
 
-def _serve(project: Project, log: Path, port: int) -> subprocess.Popen:
-    env = {
-        **project.env,
-        "MLFLOW_TRACKING_URI": project.tracking_uri(),
-        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",
-    }
-    cmd = ["mlflow", "models", "serve", "-m", f"models:/{NAME}@champion"]
-    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
-    server = subprocess.Popen(
-        cmd,
-        cwd=project.path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                return server
-        except OSError:
-            assert server.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.5)
-
-
-def _post(port: int, body: str, kind: str = "application/json") -> tuple[int, str]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/invocations",
-        data=body.encode(),
-        headers={"Content-Type": kind},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-
-
-def _split(frame: pd.DataFrame) -> str:
-    return json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split"))})
-
-
 ANSWER = ["probability", "label", "class", "unseen"]
 
 
@@ -195,20 +151,20 @@ def test_every_way_in_scores_raw_rows_the_same(forked, tmp_path, monkeypatch):
     pyfunc = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(plain)
 
     port = free_port()
-    server = _serve(project, tmp_path / "serve.log", port)
+    server = serve(project, f"models:/{NAME}@champion", tmp_path / "serve.log", port)
     try:
-        status, body = _post(port, _split(plain))
+        status, body = post(port, dataframe_split(plain))
         assert status == 200, body
         served = pd.DataFrame(json.loads(body)["predictions"])
-        status, body = _post(port, rows.read_text(), "text/csv")
+        status, body = post(port, rows.read_text(), "text/csv")
         assert status == 200, body
         served_csv = pd.DataFrame(json.loads(body)["predictions"])
         bad = plain.astype({"age": object})
         bad.loc[3, "age"] = "sixty"
         refused = {
-            "a string in a number column": _post(port, _split(bad)),
-            "a missing column": _post(port, _split(plain.drop(columns=["chol"]))),
-            "no JSON": _post(port, '{"dataframe_split": {'),
+            "a string in a number column": post(port, dataframe_split(bad)),
+            "a missing column": post(port, dataframe_split(plain.drop(columns=["chol"]))),
+            "no JSON": post(port, '{"dataframe_split": {'),
         }
     finally:
         stop(server)
@@ -343,6 +299,11 @@ def test_bad_prediction_input_is_one_line_and_writes_nothing(forked, tmp_path, m
     best = project.read_json("results/registry.json")["new"]["model"]
     logged = project.read_json(f"results/mlflow/{best}.json")["model_uri"]
     assert set(pd.read_csv(out)["model"]) == {logged}
+    # Where the training data is not (a machine that only scores): the champion still.
+    data = project.path / "data/raw/heart.csv"
+    data.rename(data.with_name("away.csv"))
+    assert main(["predict", str(rows), str(tmp_path / "elsewhere.csv")]) == 0, capsys.readouterr()
+    assert set(pd.read_csv(tmp_path / "elsewhere.csv")["model"]) == {f"models:/{NAME}/1"}
     # No registered model yet: a store where nothing was trained.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
     assert main(["predict", str(rows), str(tmp_path / "none.csv")]) == 1

@@ -50,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace, need_data: bool = True):
     from tabflow.config import compose_config
 
-    return compose_config(args.overrides, require_model=False)
+    return compose_config(args.overrides, require_model=False, need_data=need_data)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -87,7 +87,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from tabflow.leaderboard import format_table, read_csv
     from tabflow.paths import Paths
 
-    path = Path(Paths.from_config(_config(args)).leaderboard_csv)
+    path = Path(Paths.from_config(_config(args, need_data=False)).leaderboard_csv)
     print(format_table(read_csv(path) if path.is_file() else []))
     return 0
 
@@ -97,7 +97,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     from tabflow import provenance
     from tabflow.paths import Paths
 
-    results = Paths.from_config(_config(args)).results_dir
+    results = Paths.from_config(_config(args, need_data=False)).results_dir
     if not Path(results).is_dir():
         raise ConfigError(f"{results}/ does not exist: run `snakemake -j 3` first")
     provenance.save(results)
@@ -165,7 +165,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
     # force: a second call in one process (tests) writes to the stderr of now, not of then
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", force=True)
-    cfg = Declared(resolved(_config(args)), rule=None)
+    cfg = Declared(resolved(_config(args, need_data=False)), rule=None)
     mlflow.set_tracking_uri(tracking_uri(cfg))
     done = predict(cfg, spec, source, out)
     print(f"{done['rows']} rows scored with {done['model']} -> {out}")

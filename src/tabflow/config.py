@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from tabflow.errors import ConfigError
+from tabflow.errors import ConfigError, DataError
 from tabflow.plan import available_models, config_dir, split_overrides
 from tabflow.tasks import KINDS, TASKS
 
@@ -277,12 +277,15 @@ def compose_config(
     overrides: str | Sequence[str] | None = None,
     model: str | None = None,
     require_model: bool = True,
+    need_data: bool = True,
 ) -> DictConfig:
     """Compose configs/ with Hydra's Compose API, validate it, and return it resolved.
 
     `model` wins over a `model=` override. Stages that use no model pass
     require_model=False and get the first model's config filling the `model` node.
-    Raises ConfigError with a single line on any problem.
+    need_data=False (commands that train nothing: predict, leaderboard): without the data
+    file, data.task=auto stays unresolved (task.name None) and so do the names that
+    follow the task. Raises ConfigError with a single line on any problem.
     """
     ovr = split_overrides(overrides)
     chosen = model or model_override(ovr)
@@ -292,11 +295,14 @@ def compose_config(
         models = ", ".join(available_models())
         raise ConfigError(f"no model chosen: add model=<name> with one of: {models}")
     ovr = [o for o in ovr if not o.startswith("model=")]
-    return compose_configs(ovr, [chosen])[chosen]
+    return compose_configs(ovr, [chosen], need_data)[chosen]
 
 
-def compose_configs(overrides: Sequence[str], models: Sequence[str]) -> dict[str, DictConfig]:
-    """Compose and validate the config once per model, in one Hydra context."""
+def compose_configs(
+    overrides: Sequence[str], models: Sequence[str], need_data: bool = True
+) -> dict[str, DictConfig]:
+    """Compose and validate the config once per model, in one Hydra context; the task
+    comes from data.task and the target column (see compose_config for need_data)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -322,12 +328,13 @@ def compose_configs(overrides: Sequence[str], models: Sequence[str]) -> dict[str
                 raise ConfigError(_hydra_message(err, model)) from None
             validate(cfg, model)
             scope_columns(cfg, overrides)
-            detected = detected or detect_task(cfg)  # the same data for every model
-            apply_task(cfg, detected)
-            select_estimator(cfg, model)
-            apply_params(cfg, params, model)
+            if need_data or Path(str(cfg.data.raw_path)).is_file():
+                detected = detected or detect_task(cfg)  # the same data for every model
+                apply_task(cfg, detected)
+                select_estimator(cfg, model)
+                apply_params(cfg, params, model)
+                check_estimator(cfg, model)
             name_after_data(cfg, overrides)
-            check_estimator(cfg, model)
             out[model] = cfg
     GlobalHydra.instance().clear()
     return out
@@ -426,7 +433,11 @@ def detect_task(cfg: DictConfig) -> Any:
         )
     data = cfg.data
     rule = str(data.positive_when or "").strip()
-    return resolve(str(data.task), read_target(data), str(data.target_col), rule)
+    values = read_target(data)
+    try:
+        return resolve(str(data.task), values, str(data.target_col), rule)
+    except DataError as err:
+        raise DataError(f"{data.raw_path}: {err}") from None
 
 
 def apply_task(cfg: DictConfig, detected: Any) -> None:
@@ -493,6 +504,8 @@ def name_after_data(cfg: DictConfig, overrides: Sequence[str]) -> None:
     redirected = bool(keys & set(_PROBLEM_SETTINGS)) and "data.name" not in keys
     if not data.name or (not for_this_file and "data.name" not in keys) or redirected:
         data.name = _slug(f"{Path(str(data.raw_path)).stem}_{data.target_col}")
+    if cfg.task.name is None:  # no data to tell the task: see registry.resolve
+        return
     task = TASKS[str(cfg.task.name)]
     if cfg.mlflow.experiment_name is None:
         cfg.mlflow.experiment_name = f"{data.name}_{task.kind}"
@@ -521,10 +534,10 @@ def check_estimator(cfg: DictConfig, model: str) -> None:
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
     """A composed config as plain, resolved dicts and lists (the model as its task's one
-    estimator: the per-kind sections are spent)."""
+    estimator: the per-kind sections are spent, once the task is known)."""
     out = OmegaConf.to_container(cfg, resolve=True)
-    for kind in KINDS:
-        if out["model"].get(kind) is None:
+    if cfg.task.name is not None:
+        for kind in KINDS:
             out["model"].pop(kind, None)
     return out
 

@@ -64,15 +64,15 @@ def predict(
     models:/ URI or a run id; MLflow pointed at the store already), or the model
     `resolved` names; write the answers to `out` and the drift table beside it.
 
-    cfg: registry.model_name, predict.* (drift_threshold; sep and id_col of the rows, by
-    default those of the training data)."""
+    cfg: registry.model_name (or data.name), predict.* (drift_threshold; sep and id_col of
+    the rows, by default those of the training data)."""
     from tabflow import registry
     from tabflow.data import read_csv
     from tabflow.drift import compare
     from tabflow_rows import RowError, reader_of, score
 
     check_output(source, out)
-    model = resolved or registry.resolve(spec, str(cfg.registry.model_name))
+    model = resolved or registry.resolve(spec, registry.problem_model(cfg))
     folder = registry.model_dir(model.uri)
     pipeline, profile = registry.load(model.uri, folder)
     try:

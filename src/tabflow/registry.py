@@ -116,6 +116,35 @@ def _version(name: str, version: str) -> Resolved:
     return Resolved(f"models:/{name}/{version}", name, int(version), str(found.source))
 
 
+def problem_model(cfg: Any) -> str:
+    """registry.model_name; without it (the task unknown: `tabflow predict` where the
+    training data is not) the problem's registered model the store holds, of
+    <data.name>_classifier and _regressor."""
+    if cfg.registry.model_name:
+        return str(cfg.registry.model_name)
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from tabflow.tasks import TASKS
+
+    client = MlflowClient()
+    candidates = list(dict.fromkeys(f"{cfg.data.name}_{t.noun}" for t in TASKS.values()))
+    held = []
+    for name in candidates:
+        try:
+            client.get_registered_model(name)
+            held.append(name)
+        except MlflowException:
+            pass
+    if len(held) > 1:
+        raise ConfigError(
+            f"registered models {' and '.join(held)} are both this problem's and "
+            f"{cfg.data.raw_path} is not here to tell the task: set data.task or "
+            f"registry.model_name (or give a models:/ URI)"
+        )
+    return (held or candidates)[0]
+
+
 def pinned(cfg: Any, spec: str) -> Resolved:
     """The model `spec` names right now, in the configured store: what `snakemake predict`
     records as its params, so that a moved alias (a new champion, a rollback) reruns it."""
@@ -124,7 +153,7 @@ def pinned(cfg: Any, spec: str) -> Resolved:
     from tabflow.tracking.store import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri(cfg))
-    return resolve(spec, str(cfg.registry.model_name))
+    return resolve(spec, problem_model(cfg))
 
 
 def _run_model(run_id: str) -> str:

@@ -105,6 +105,11 @@ def resolve(setting: str, values: pd.Series, target: str, rule: str) -> Detected
     import pandas as pd
 
     known = values.dropna()
+    if known.nunique() == 1:
+        raise DataError(
+            f"target column {target!r} (data.target_col) has one value only "
+            f"({known.iloc[0]}): there is nothing to learn; check the file or data.target_col"
+        )
     numeric = pd.api.types.is_numeric_dtype(known) and not pd.api.types.is_bool_dtype(known)
     has_zero = bool(numeric and (known.astype("float64") == 0).any())
     if rule:
