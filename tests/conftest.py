@@ -145,8 +145,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def clones(request):
-    """Two fresh clones after the alternating cold runs (shared by the e2e modules and by
-    every xdist worker; read them, change only forks)."""
+    """Two fresh clones after the alternating cold runs of `make soak` (TABFLOW_COLD_RUNS;
+    shared by every xdist worker; read them, change only forks). Its tests are marked
+    `soak`: `make test` makes clone b's one cold run only."""
     from .e2e import ColdBuild
 
     folder = _clones_folder(request.config)

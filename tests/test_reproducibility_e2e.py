@@ -1,10 +1,11 @@
 """End to end: cold runs, bit-for-bit results, the DVC round trip, going back in time,
 reproducing an MLflow run, and DVC cache safety. Real snakemake, dvc and MLflow.
 
-Uses the session's `clones` (alternating cold runs in two fresh clones); the cold runs
-themselves cover the faults (a job killed), the cluster-generic executor and a shared
-tracking server. A test that changes a clone works on its own copy of clone a with its
-results tracked (`tracked`), so every test runs alone and in any order.
+`make test` makes one cold run (clone b's: a job killed mid-training, then finished), which
+the tests here fork. The tests marked `soak` need twenty alternating cold runs in two fresh
+clones (`make soak`, in CI): a shared tracking server (`make demo`), and the same bytes
+from every run. A test that changes a clone works on its
+own copy of clone b (`forked`, `tracked`), so every test runs alone and in any order.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ pytestmark = pytest.mark.e2e
 RF_METRICS = "results/metrics/rf.json"
 
 
+@pytest.mark.soak
 def test_cold_runs_in_a_row_all_pass(clones):
     """Parallel first use of a new MLflow DB must not race: N cold runs from an empty state
     (results/, mlflow.db, mlruns/ and .snakemake/ wiped), alternating between two clones
@@ -52,15 +54,18 @@ def test_cold_runs_in_a_row_all_pass(clones):
         assert finished == [(m, "FINISHED") for m in MODELS], f"cold run {i} ({run.variant})"
 
 
-def _variant(clones, name: str):
-    (run,) = [r for r in clones.runs if r.variant == name]
+def _variant(runs: list, name: str):
+    (run,) = [r for r in runs if r.variant == name]
     return run
 
 
-def test_a_job_killed_mid_training_fails_the_run_and_a_rerun_completes(clones):
+def test_a_job_killed_mid_training_fails_the_run_and_a_rerun_completes(clone_b):
     """SIGKILL to `train rf` halfway: the run fails cleanly, `snakemake -j 3` finishes it
-    (its results are bit-identical to every other cold run's, see the test below)."""
-    run = _variant(clones, "killed")
+    (its results are bit-identical to every other cold run's: make soak)."""
+    run = _variant(clone_b.runs, "killed")
+    assert run.returncode == 0, run.stderr_tail
+    finished = [row for row in run.mlflow_rows if row[1] == "FINISHED"]
+    assert finished == [(m, "FINISHED") for m in MODELS]
     killed = run.kills[0]
     assert killed.rule == "train" and killed.returncode != 0
     assert "Error in rule train" in killed.output and "model=rf" in killed.output
@@ -94,10 +99,11 @@ def test_cluster_generic_executor_runs_the_jobs_through_the_submit_command(forke
     assert metrics == clone_b.runs[0].metrics["lr"]
 
 
+@pytest.mark.soak
 def test_shared_tracking_server_gets_every_run_and_artifact(clones):
     """MLFLOW_TRACKING_URI at an `mlflow server --serve-artifacts` (the `make demo` run):
     no local store at all."""
-    run = _variant(clones, "make demo")
+    run = _variant(clones.runs, "make demo")
     proj = clones.a if run.clone == "a" else clones.b
     index = clones.runs.index(run)
     # That clone was wiped and rerun after this run: check the state of the run itself.
@@ -111,6 +117,7 @@ def test_shared_tracking_server_gets_every_run_and_artifact(clones):
     assert not run.local_store, f"cold run {index + 1} wrote {run.local_store} in {proj.path}"
 
 
+@pytest.mark.soak
 def test_make_demo_pulls_runs_and_prints_the_leaderboard(clones):
     """A cold run was `make demo` in clone a, before any `dvc pull` there."""
     out = clones.a.demo_output
@@ -119,11 +126,12 @@ def test_make_demo_pulls_runs_and_prints_the_leaderboard(clones):
     assert sorted(line.split()[0] for line in board[1:4]) == MODELS
     assert board[4].startswith("best by 5-fold CV roc_auc: ")
     assert "tabflow: 3 models trained, best " in out, "the end-of-run summary"
-    everything = _variant(clones, "make demo").output  # stdout and stderr
+    everything = _variant(clones.runs, "make demo").output  # stdout and stderr
     warned = [line for line in everything.splitlines() if re.search(r"(?i)warn|deprecat", line)]
     assert warned == [], "no warning a user cannot act on"
 
 
+@pytest.mark.soak
 def test_cold_runs_in_separate_clones_are_bit_identical(clones):
     first = clones.runs[0]
     assert {r.clone for r in clones.runs} == {"a", "b"}

@@ -90,8 +90,8 @@ REST = pytest.mark.xdist_group("rest-server")
 
 
 @REST
-def test_dvc_pull_restores_the_demo_data_with_a_safe_cache(project, clones, mlflow_server):
-    assert not clones.data_in_git, "data/ must come from DVC, not from git"
+def test_dvc_pull_restores_the_demo_data_with_a_safe_cache(project, clone_b, mlflow_server):
+    assert not clone_b.data_in_git, "data/ must come from DVC, not from git"
     data = project.path / "data" / "raw" / "heart.csv"
     assert subprocess.run(["md5sum", data], capture_output=True, text=True).stdout.split()[0] == (
         DEMO_MD5
@@ -589,119 +589,6 @@ def test_seeds_multiply_the_models_in_one_job_per_model(forked):
     for seed, name in enumerate(names, 1):
         assert newest[name].data.params["model.params.random_state"] == str(seed)
         assert newest[name].info.status == "FINISHED"
-
-
-def own_csv(path: Path, n: int = 330) -> Path:
-    """A made-up table unlike the demo: an ID, '?' for missing, strings, an inf, a column
-    named like one of the demo's (ca, whose 4 is a value here), a 0-2 grade."""
-    rng = np.random.RandomState(0)
-    age = rng.randint(20, 80, n)
-    colour = rng.choice(["red", "green", "blue"], n)
-    score = rng.normal(0, 1, n).round(3)
-    ca = rng.randint(0, 5, n)
-    risk = 0.04 * (age - 50) + 0.8 * score + (colour == "red") + rng.normal(0, 1, n)
-    grade = np.digitize(risk, [-0.3, 0.9])  # 0, 1, 2: positive when > 0
-    rows = [
-        f"P{i:04d},{a},{c},{s},{k},{g}"
-        for i, (a, c, s, k, g) in enumerate(zip(age, colour, score, ca, grade, strict=True))
-    ]
-    rows = [r.replace(f",{age[i]},", ",?,", 1) if i % 17 == 0 else r for i, r in enumerate(rows)]
-    rows = [r.replace(",red,", ",?,", 1) if i % 23 == 0 else r for i, r in enumerate(rows)]
-    rows[5] = rows[5].replace(f",{score[5]},", ",inf,", 1)
-    rows += [f"P9{i:03d}," + rows[i].split(",", 1)[1] for i in range(20)]  # 20 copies, new IDs
-    path.write_text("pid,age,colour,score,ca,grade\n" + "\n".join(rows) + "\n")
-    return path
-
-
-OWN_CSV_OVERRIDES = (
-    "data.target_col=grade \"data.positive_when='> 0'\" data.id_col=pid data.na_markers=[?] "
-    "data.positive_name=ill data.negative_name=well training.test_size=0.3 training.random_state=7"
-)
-
-
-def _registry(project: Project) -> dict[str, dict[int, str]]:
-    """{registered model: {version: its aliases}}, read with sqlite3."""
-    import sqlite3
-
-    with sqlite3.connect(project.path / "mlflow.db") as conn:
-        out: dict[str, dict[int, str]] = {}
-        for name, version in conn.execute("SELECT name, version FROM model_versions"):
-            out.setdefault(name, {})[int(version)] = ""
-        for name, alias, version in conn.execute(
-            "SELECT name, alias, version FROM registered_model_aliases ORDER BY alias"
-        ):
-            out[name][int(version)] = ",".join(filter(None, [out[name][int(version)], alias]))
-    return out
-
-
-@pytest.mark.long
-def test_own_csv_is_a_problem_of_its_own_with_overrides_reaching_every_job(forked, tmp_path):
-    """Bring your own CSV, with `--config models=[lr]` and overrides for every job: it
-    is read with neutral column settings (its `ca` is not the demo's), its ID column lets
-    deduplication see 20 copies, and its runs and model take names of their own, leaving
-    the demo's experiment and registered model alone. Then the demo's best model again,
-    --forceall: the same config, data and code, so the registry adds no version."""
-    project = forked
-    csv = own_csv(tmp_path / "own.csv")
-    overrides = f"overrides=data.raw_path={csv} {OWN_CSV_OVERRIDES}"
-    demo_registry = _registry(project)
-    assert demo_registry == {"heart_disease_classifier": {1: "champion"}}
-    demo_runs = len(mlflow_runs(project)[1])
-    gb_before = (project.path / "results/metrics/gb.json").stat().st_mtime_ns
-    res = project.snakemake("-j", "3", "--config", "models=[lr]", overrides)
-    assert parse_jobs(res.stdout + res.stderr) == {("preprocess", None)} | FINAL | {
-        (rule, "lr") for rule in ("train", "evaluate")
-    }
-    summary = project.read_json("results/data/summary.json")
-    assert summary["n_rows_raw"] == 350 and summary["n_duplicates_dropped"] == 20
-    assert summary["n_test"] == 99  # ceil(0.3 * 330)
-    assert summary["categorical_cols"] == ["colour"], "ca: not the demo's categorical column"
-    assert summary["numeric_cols"] == ["age", "score", "ca"], "pid dropped, '?' read as missing"
-    table = pd.read_csv(csv, na_values=["?"]).drop(columns="pid").drop_duplicates()
-    table = table.replace([np.inf, -np.inf], np.nan)  # inf is missing, ca=4 a value
-    assert summary["n_missing"] == {k: int(v) for k, v in table.isna().sum().items() if v}
-    assert summary["validation"]["possible_leaks"] == {}
-    log = (project.path / "results/logs/preprocess/preprocess.log").read_text()
-    assert "were written for data/raw/heart.csv (data.columns_for), not applied" in log
-    assert "data.categorical_cols applied to: none; data.na_values applied to: none" in log
-    assert "infinite values read as missing: score (2 rows)" in log  # a row and its copy
-    train = pd.read_parquet(project.path / "results/data/train.parquet")
-    test = pd.read_parquet(project.path / "results/data/test.parquet")
-    assert "pid" not in train.columns
-    assert train.merge(test, how="inner").empty, "no test row is also a training row"
-    assert (project.path / "results/metrics/gb.json").stat().st_mtime_ns == gb_before
-    # The saved model takes raw rows: strings, missing values, an unseen category.
-    lr = load_model(project.path / "results/models/lr.skops")
-    raw = pd.DataFrame(
-        {"age": [40, np.nan, 70], "colour": ["red", np.nan, "pink"], "score": [0, 1, -1]}
-    )
-    assert lr.predict_proba(raw.assign(ca=[0, 4, 2])).shape == (3, 2)
-    client, runs = mlflow_runs(project)
-    assert len(runs) == demo_runs, "nothing of another problem in the demo's experiment"
-    own = client.get_experiment_by_name("own_grade_classification")
-    own_runs = client.search_runs([own.experiment_id])
-    newest = {r.data.tags["model"]: r for r in own_runs if "model" in r.data.tags}
-    assert sorted(newest) == ["lr"]
-    for run in newest.values():
-        assert run.data.params["data.raw_path"] == str(csv)
-        assert run.data.params["training.test_size"] == "0.3"
-        assert run.data.params["training.random_state"] == "7"
-        assert run.data.params["model.params.random_state"] == "7"
-        assert run.data.metrics["n_test"] == 99
-        assert 0.6 <= run.data.metrics["roc_auc"] <= 0.95
-    decision = project.read_json("results/registry.json")
-    assert decision["registered_model"] == "own_grade_classifier"
-    assert decision["reason"] == "the first version"
-    assert _registry(project) == {**demo_registry, "own_grade_classifier": {1: "champion"}}
-    assert project.planned_jobs("--config", "models=[lr]", overrides) == set()
-
-    # The demo again, every job forced: nothing new to register.
-    res = project.snakemake("-j", "3", "--forceall", "--config", "models=[lr]")
-    decision = project.read_json("results/registry.json")
-    assert decision["registered_model"] == "heart_disease_classifier"
-    assert not decision["registered"] and decision["alias"] == "champion"
-    assert "no new version" in decision["text"] and decision["text"] in res.stdout
-    assert _registry(project) == {**demo_registry, "own_grade_classifier": {1: "champion"}}
 
 
 def test_bad_config_leaves_the_results_of_the_last_run_alone(forked):
