@@ -40,11 +40,11 @@ def main(cfg: DictConfig) -> None:
     from mlflow.entities import Metric, Param
 
     from tabflow import metrics, sweep
+    from tabflow.catalog import available_models, config_dir
     from tabflow.config import apply_task, detect_task, select_estimator
     from tabflow.data import xy
     from tabflow.io import read_json
     from tabflow.models import build_pipeline
-    from tabflow.plan import available_models, config_dir
     from tabflow.tracking import store
 
     model = HydraConfig.get().runtime.choices["model"]

@@ -6,9 +6,10 @@ import re
 
 import pytest
 
+from tabflow.catalog import available_models, split_overrides
 from tabflow.config import compose_config
 from tabflow.errors import ConfigError
-from tabflow.plan import available_models, make_plan, split_overrides
+from tabflow.plan import make_plan
 
 
 def test_models_are_the_yaml_files(in_root):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tabflow import plan as tabflow_plan
+from tabflow.catalog import check_once
 
 from .conftest import DEMO_CSV, ROOT
 
@@ -110,8 +111,28 @@ def test_an_estimator_check_that_passed_is_not_run_again(project):
         raise ConfigError("bad params")
 
     for _ in range(2):
-        tabflow_plan.check_once(passing, "params", "sklearn.x.Y", {"a": 1})
+        check_once(passing, "params", "sklearn.x.Y", {"a": 1})
         with pytest.raises(ConfigError):
-            tabflow_plan.check_once(failing, "params", "sklearn.x.Y", {"a": 2})
-    tabflow_plan.check_once(passing, "params", "sklearn.x.Y", {"a": 3})
+            check_once(failing, "params", "sklearn.x.Y", {"a": 2})
+    check_once(passing, "params", "sklearn.x.Y", {"a": 3})
     assert calls == ["ok", "bad", "bad", "ok"]
+
+
+def test_the_configuration_modules_import_in_layers():
+    """catalog (what configs/ holds) <- config (composition), sweep (spaces) <- plan: no
+    module imports one of its own layer or above, even inside a function."""
+    import ast
+
+    from .conftest import ROOT
+
+    layer = {"catalog": 0, "config": 1, "sweep": 1, "plan": 2}
+    for name, level in layer.items():
+        tree = ast.parse((ROOT / "src" / "tabflow" / f"{name}.py").read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                if parts[0] == "tabflow":
+                    imported.update(parts[1:2] or [a.name for a in node.names])
+        above = {m for m in imported if m in layer and layer[m] >= level and m != name}
+        assert above == set(), f"tabflow.{name} imports {above}"

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from tabflow import sweep
-from tabflow.plan import config_dir, make_plan
+from tabflow.catalog import config_dir
+from tabflow.plan import make_plan
 
 from .conftest import DEMO_CSV, ROOT
 

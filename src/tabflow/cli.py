@@ -58,8 +58,8 @@ def _config(args: argparse.Namespace, need_data: bool = True):
 
 def cmd_run(args: argparse.Namespace) -> int:
     """One stage by hand, with the whole composed config (a job gets only its rule's keys)."""
+    from tabflow.catalog import available_models
     from tabflow.config import compose_config, model_override, resolved
-    from tabflow.plan import available_models
     from tabflow.runner import execute
     from tabflow.stages import STAGES, Declared, Job
 

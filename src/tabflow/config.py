@@ -15,8 +15,8 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from tabflow.catalog import available_models, config_dir, read_yaml, split_overrides
 from tabflow.errors import ConfigError, DataError
-from tabflow.plan import available_models, config_dir, split_overrides
 from tabflow.tasks import KINDS, TASKS
 
 
@@ -347,22 +347,6 @@ def check_yaml(cfg_dir: Path) -> None:
         read_yaml(path, cfg_dir)
 
 
-def read_yaml(path: Path, cfg_dir: Path) -> Any:
-    """A YAML file of configs/, parsed; a syntax error is one ConfigError line naming the
-    file, the line and the column."""
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        hint = "; indent with spaces, YAML allows no tabs" if "\\t" in problem else ""
-        rel = path.relative_to(cfg_dir.parent) if cfg_dir.name == "configs" else path
-        raise ConfigError(f"{rel}{where}: YAML syntax error: {problem}{hint}") from None
-
-
 _COLUMN_SETTINGS = ("data.categorical_cols", "data.na_values")
 
 
@@ -520,8 +504,8 @@ def _slug(text: str) -> str:
 
 def check_estimator(cfg: DictConfig, model: str) -> None:
     """The model's estimator and params, checked as models.check_params does."""
+    from tabflow.catalog import check_once
     from tabflow.models import check_params
-    from tabflow.plan import check_once
 
     target = str(cfg.model._target_)
     params = OmegaConf.to_container(cfg.model.params, resolve=True)

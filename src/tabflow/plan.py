@@ -17,47 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tabflow.catalog import CACHE_DIR, available_models, config_dir, split_overrides
 from tabflow.errors import ConfigError
 from tabflow.paths import Paths
 from tabflow.stages import Declared
 
-CONFIG_DIR_ENV = "TABFLOW_CONFIG_DIR"
-CACHE_DIR = Path(".snakemake") / "tabflow"
 # Interpolations whose value depends on more than the files: never cached.
 _UNCACHEABLE = re.compile(r"\$\{\s*(oc\.env|now)\s*:")
 # Plans kept, the most recently used: `snakemake -n`, `--config models=[lr]` and a sweep
 # each have their own, and switching between them should not compose again.
 _KEEP = 8
-# The libraries whose versions an estimator check depends on.
-ESTIMATOR_LIBRARIES = ("scikit-learn",)
-
-
-def config_dir() -> Path:
-    """Absolute path of the `configs/` folder: $TABFLOW_CONFIG_DIR, else ./configs."""
-    path = Path(os.environ.get(CONFIG_DIR_ENV, "configs")).resolve()
-    if not (path / "config.yaml").is_file():
-        raise ConfigError(
-            f"{path / 'config.yaml'} not found: run from the project root "
-            f"or set {CONFIG_DIR_ENV} to the configs folder"
-        )
-    return path
-
-
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def available_models(cfg_dir: Path | None = None) -> list[str]:
-    """Model names: the YAML files in configs/model/, sorted. A name is a wildcard value
-    in every file name the model gets: letters, digits, '_' and '-' only."""
-    names = sorted(p.stem for p in ((cfg_dir or config_dir()) / "model").glob("*.yaml"))
-    for name in names:
-        if not _MODEL_NAME.match(name):
-            fixed = re.sub(r"[^A-Za-z0-9_-]+", "_", name)
-            raise ConfigError(
-                f"configs/model/{name}.yaml: a model name may hold only letters, digits, "
-                f"'_' and '-'; rename the file (e.g. {fixed}.yaml)"
-            )
-    return names
 
 
 @dataclass(frozen=True)
@@ -206,37 +175,6 @@ def _cache_key(overrides: list[str], request: dict[str, Any]) -> tuple[str, bool
     return digest.hexdigest()[:32], cacheable
 
 
-def check_once(check: Any, *what: Any) -> None:
-    """Run `check()` (an estimator check: it raises ConfigError) unless the same check of
-    the same `what` passed in this project before. A check imports the estimator's library
-    (about 2.5 s for scikit-learn), and every Snakemake start after a config edit would pay
-    it for models whose estimator and params did not change. The key covers the library
-    versions and the checking code."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=repr).encode())
-    digest.update((Path(__file__).parent / "models.py").read_bytes())
-    for dist in ESTIMATOR_LIBRARIES:
-        try:
-            digest.update(f"{dist}={version(dist)}\0".encode())
-        except PackageNotFoundError:
-            digest.update(f"{dist}=absent\0".encode())
-    key = digest.hexdigest()[:32]
-    memo = CACHE_DIR / "checked"
-    try:
-        if key in memo.read_text().split():
-            return
-    except OSError:
-        pass
-    check()
-    try:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        with open(memo, "a") as fh:  # one short line: appends from two starts do not mix
-            fh.write(key + "\n")
-    except OSError:
-        pass  # a read-only project checks every time
-
-
 def _yaml() -> Any:
     """PyYAML (with libyaml): unlike JSON it keeps int dict keys, and floats exactly."""
     import yaml
@@ -264,25 +202,6 @@ def _save(path: Path, data: dict[str, Any]) -> None:
             old.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only project still runs, only slower
-
-
-def split_overrides(overrides: Any) -> list[str]:
-    """Accept a space-separated string (Snakemake --config) or a list (argv, or the YAML
-    list form `--config "overrides=[a=1, 'b=x y']"`, which needs no shell quoting)."""
-    if overrides is None or overrides == "":
-        return []
-    if isinstance(overrides, str):
-        import shlex
-
-        try:
-            return shlex.split(overrides)
-        except ValueError as err:
-            raise ConfigError(
-                f"--config overrides: {err} in {overrides!r}; for values with spaces or "
-                f'quotes use the list form: --config "overrides=[data.raw_path=my data/x.csv, '
-                f"'data.target_col=heart disease']\""
-            ) from None
-    return [str(o) for o in overrides]
 
 
 def make_plan(

@@ -85,7 +85,7 @@ class Sweep:
 def load(name: str, cfg_dir: Path, model_targets: dict[str, str], known: list[str]) -> Sweep:
     """Read and check configs/sweep/<name>.yaml. model_targets: the chosen models and their
     `_target_` (a model of configs/model/ that was not chosen is left out of the sweep)."""
-    from tabflow.config import read_yaml
+    from tabflow.catalog import read_yaml
 
     path = cfg_dir / "sweep" / f"{name}.yaml"
     where = f"configs/sweep/{name}.yaml"
@@ -147,7 +147,7 @@ def load(name: str, cfg_dir: Path, model_targets: dict[str, str], known: list[st
 def _dimension(where: str, model: str, key: str, value: Any, target: str) -> Dimension:
     """One entry of the space, parsed with Hydra's sweep grammar, checked against the
     estimator's own parameter list and validation."""
-    from tabflow.plan import check_once
+    from tabflow.catalog import check_once
 
     if not key.startswith(PARAM_PREFIX):
         raise ConfigError(f"{where}: space.{model}.{key}: only model.params.<name> can be swept")
