@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	@if [ -z "$$VIRTUAL_ENV" ] && [ ! -x "$(VENV)/bin/python" ]; then \
 		echo "creating virtual environment $(VENV)"; python3 -m venv "$(VENV)"; fi
 	$(BIN)python -m pip install --upgrade pip
-	$(BIN)python -m pip install -e '.[dev]'
+	$(BIN)python -m pip install -e '.[dev,boosting]'
 	touch "$(STAMP)"
 
 demo: install
@@ -47,7 +47,7 @@ test-unit: install
 
 # The SLURM executor plugin (extra `cluster`), then the tests marked slurm (about 4 minutes).
 $(CLUSTER_STAMP): pyproject.toml $(STAMP)
-	$(BIN)python -m pip install -e '.[dev,cluster]'
+	$(BIN)python -m pip install -e '.[dev,boosting,cluster]'
 	touch "$(CLUSTER_STAMP)"
 
 test-slurm: install $(CLUSTER_STAMP)

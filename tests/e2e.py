@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -218,6 +219,32 @@ def registry_versions(project: Project, name: str = REGISTERED) -> dict[int, dic
             )
             out[v] = {**tags, "aliases": ",".join(a for (a,) in aliases)}
     return out
+
+
+def raw_rows(project: Project, path: Path, n: int = 40) -> Path:
+    """Rows as a user holds them: sampled from the demo CSV with its target, an ID column
+    and a column the model does not use; the missing-value codes (ca=4, thal=0), pandas'
+    markers (NA, n/a), an empty field, a chest-pain code never seen in training, and an
+    int where training saw floats (oldpeak)."""
+    lines = (project.path / "data/raw/heart.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [line.split(",") for line in random.Random(0).sample(lines[1:], n)]
+    col = header.index
+    edits = [
+        (0, "ca", "4"),
+        (1, "thal", "0"),
+        (2, "chol", "NA"),
+        (3, "trestbps", "n/a"),
+        (4, "thalach", ""),
+        (5, "cp", "9"),
+        (6, "oldpeak", "2"),
+    ]
+    for row, name, value in edits:
+        rows[row][col(name)] = value
+    text = [",".join(["pid", *header, "notes"])]
+    text += [",".join([f"P{i}", *row, "x"]) for i, row in enumerate(rows)]
+    path.write_text("\n".join(text) + "\n")
+    return path
 
 
 def registry_aliases(project: Project) -> dict[str, dict[int, str]]:

@@ -6,14 +6,26 @@ import re
 
 import pytest
 
-from tabflow.catalog import available_models, split_overrides
+from tabflow.catalog import available_models, default_models, split_overrides
 from tabflow.config import compose_config
 from tabflow.errors import ConfigError
 from tabflow.plan import make_plan
 
 
-def test_models_are_the_yaml_files(in_root):
-    assert available_models() == ["gb", "lr", "rf"]
+def test_models_are_the_yaml_files_and_a_plain_run_trains_the_default_ones(in_root):
+    assert available_models() == ["gb", "hgb", "lgbm", "lr", "rf", "xgb"]
+    assert default_models() == ["gb", "lr", "rf"], "the boosting libraries say default: false"
+    assert make_plan([]).models == ["gb", "lr", "rf"]
+    assert make_plan([], models=["lgbm"]).models == ["lgbm"]
+    swept = make_plan([], sweep="boosting-grid").models
+    assert swept == ["gb", "lr", "rf", "lgbm", "xgb", "lgbm-boosting-grid", "xgb-boosting-grid"]
+    tpe = make_plan([], sweep="boosting")
+    assert tpe.tuned == {f"{m}-boosting": m for m in ("lgbm", "xgb", "hgb")}
+    assert {m: len(s["space"]) for m, s in tpe.sweep["models"].items()} == {
+        "lgbm": 6,
+        "xgb": 6,
+        "hgb": 3,
+    }
 
 
 def test_compose_resolves_seed_into_every_model(in_root):
@@ -58,7 +70,9 @@ def test_bad_config_gives_one_line_naming_the_key(in_root, overrides, expected):
 
 
 def test_unknown_model_lists_the_choices(in_root):
-    with pytest.raises(ConfigError, match=r"unknown model 'xyz': configs/model/ has gb, lr, rf"):
+    with pytest.raises(
+        ConfigError, match=r"unknown model 'xyz': configs/model/ has gb, hgb, lgbm, lr, rf, xgb"
+    ):
         compose_config([], model="xyz")
     with pytest.raises(ConfigError, match=r"no model chosen"):
         compose_config([])

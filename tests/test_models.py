@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tabflow.config import compose_config
-from tabflow.models import ALLOWED_ESTIMATORS, build_pipeline, estimator_class
+from tabflow.models import ALLOWED_ESTIMATORS, TAKES_NATIVE, build_pipeline, estimator_class
 
 from .conftest import reading_for
 
@@ -93,29 +93,49 @@ def test_estimator_params_are_checked_when_the_config_is_composed(
     assert str(err.value).startswith(message), str(err.value)
 
 
-@pytest.mark.parametrize("target", sorted(ALLOWED_ESTIMATORS))
-def test_every_allowed_estimator_round_trips_through_skops(tmp_path, target):
-    """skops holds every allowed pipeline with the types SKOPS_TRUSTED names, and no more."""
+def _every_estimator_and_task() -> list:
+    """(target, task, native) for every allowed estimator on each task it serves, natively
+    (missing values and categories as they are) where it can."""
+    cases = []
+    for target, kind in sorted(ALLOWED_ESTIMATORS.items()):
+        tasks = ["regression"] if kind == "regression" else ["binary", "multiclass"]
+        natives = [False, True] if target in TAKES_NATIVE else [False]
+        cases += [
+            pytest.param(target, t, n, id=f"{target}-{t}-{'native' if n else 'encoded'}")
+            for t in tasks
+            for n in natives
+        ]
+    return cases
+
+
+@pytest.mark.parametrize(("target", "task", "native"), _every_estimator_and_task())
+def test_every_allowed_estimator_round_trips_through_skops(tmp_path, target, task, native):
+    """skops holds every allowed pipeline, on every task it serves, with the types
+    SKOPS_TRUSTED names for its library, and no more."""
     import skops.io
 
-    from tabflow.models import SKOPS_TRUSTED, load_model, save_model
+    from tabflow.models import SKOPS_TRUSTED, load_model, save_model, trusted_types
 
     rng = np.random.RandomState(0)
     X = pd.DataFrame(
         {"a": rng.normal(size=60), "b": rng.randint(0, 3, 60), "c": rng.choice(["x", "y"], 60)}
     )
     X.loc[3, "a"], X.loc[5, "c"] = np.nan, np.nan
-    regression = ALLOWED_ESTIMATORS[target] == "regression"
-    y = pd.Series(rng.normal(size=60) if regression else rng.randint(0, 3, 60))
+    y = pd.Series(
+        {"regression": rng.normal(size=60), "binary": rng.randint(0, 2, 60)}.get(
+            task, rng.randint(0, 3, 60)
+        )
+    )
     params = {"probability": True} if target.endswith("SVC") else {}
-    spec = {"_target_": target, "scale": True, "params": params}
-    task = "regression" if regression else "multiclass"
-    model = build_pipeline(spec, reading_for(X, ["c"], task=task, classes=("p", "q", "r")))
+    spec = {"_target_": target, "scale": True, "native": native, "params": params}
+    classes = ("p", "q", "r") if task == "multiclass" else ("0", "1")
+    model = build_pipeline(spec, reading_for(X, ["c"], task=task, classes=classes))
     model.fit(X, y)
     path = tmp_path / "m.skops"
     save_model(model, path)
-    assert set(skops.io.get_untrusted_types(file=str(path))) <= set(SKOPS_TRUSTED)
-    answer = "predict" if regression else "predict_proba"
+    needed = set(skops.io.get_untrusted_types(file=str(path)))
+    assert needed <= set(trusted_types(target)) <= set(SKOPS_TRUSTED)
+    answer = "predict" if task == "regression" else "predict_proba"
     loaded = getattr(load_model(path), answer)(X)
     np.testing.assert_array_equal(loaded, getattr(model, answer)(X))
 

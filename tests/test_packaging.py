@@ -9,9 +9,13 @@ import yaml
 
 from .conftest import ROOT
 
+# A PyPI name whose conda-forge package is named otherwise.
+CONDA_NAMES = {"xgboost-cpu": "py-xgboost-cpu"}
+
 
 def _name(spec: str) -> str:
-    return re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
+    name = re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
+    return CONDA_NAMES.get(name, name)
 
 
 def _conda_packages(path) -> dict[str, str]:
@@ -39,5 +43,9 @@ def test_environment_yml_matches_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda_specs = [d for d in env["dependencies"] if isinstance(d, str)]
     conda = {_name(s): s.replace(" ", "") for s in conda_specs if _name(s) not in {"python", "pip"}}
-    pip = {_name(s): s.replace(" ", "").replace("[server]", "") for s in py_specs}
+    pip = {
+        _name(s): s.replace(" ", "").replace("[server]", "").replace(n, CONDA_NAMES.get(n, n))
+        for s in py_specs
+        for n in [re.split(r"[<>=!~\[ ]", s, maxsplit=1)[0]]
+    }
     assert conda == pip

@@ -5,7 +5,6 @@ report's front page in a real browser. Each test works on its own copy of a cold
 from __future__ import annotations
 
 import json
-import random
 import re
 import shutil
 import sqlite3
@@ -24,6 +23,7 @@ from .e2e import (
     free_port,
     job_blocks,
     post,
+    raw_rows,
     registry_versions,
     run_probing_the_store,
     serve,
@@ -83,32 +83,6 @@ def test_the_champion_moves_only_when_beaten_on_the_same_rows(forked):
     # The store's secret is in no file: results, records, MLflow, logs, the report.
     project.snakemake("--report", "report.html")
     assert [p for p in stored_files(project) if res.token.encode() in p.read_bytes()] == []
-
-
-def raw_rows(project: Project, path: Path, n: int = 40) -> Path:
-    """Rows as a user holds them: sampled from the demo CSV with its target, an ID column
-    and a column the model does not use; the missing-value codes (ca=4, thal=0), pandas'
-    markers (NA, n/a), an empty field, a chest-pain code never seen in training, and an
-    int where training saw floats (oldpeak)."""
-    lines = (project.path / "data/raw/heart.csv").read_text().splitlines()
-    header = lines[0].split(",")
-    rows = [line.split(",") for line in random.Random(0).sample(lines[1:], n)]
-    col = header.index
-    edits = [
-        (0, "ca", "4"),
-        (1, "thal", "0"),
-        (2, "chol", "NA"),
-        (3, "trestbps", "n/a"),
-        (4, "thalach", ""),
-        (5, "cp", "9"),
-        (6, "oldpeak", "2"),
-    ]
-    for row, name, value in edits:
-        rows[row][col(name)] = value
-    text = [",".join(["pid", *header, "notes"])]
-    text += [",".join([f"P{i}", *row, "x"]) for i, row in enumerate(rows)]
-    path.write_text("\n".join(text) + "\n")
-    return path
 
 
 def _predict(project: Project, *args: str, check: bool = True) -> subprocess.CompletedProcess:

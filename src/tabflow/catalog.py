@@ -18,7 +18,7 @@ from tabflow.errors import ConfigError
 CONFIG_DIR_ENV = "TABFLOW_CONFIG_DIR"
 CACHE_DIR = Path(".snakemake") / "tabflow"
 # The libraries whose versions an estimator check depends on.
-ESTIMATOR_LIBRARIES = ("scikit-learn",)
+ESTIMATOR_LIBRARIES = ("scikit-learn", "lightgbm", "xgboost-cpu")
 
 
 def config_dir() -> Path:
@@ -47,6 +47,29 @@ def available_models(cfg_dir: Path | None = None) -> list[str]:
                 f"'_' and '-'; rename the file (e.g. {fixed}.yaml)"
             )
     return names
+
+
+def default_models(cfg_dir: Path | None = None) -> list[str]:
+    """The models a plain run trains: every model file but those saying `default: false`
+    (trained when named: --config models=[...], or by a sweep that names them)."""
+    folder = cfg_dir or config_dir()
+    files = {m: _mapping(folder / "model" / f"{m}.yaml", folder) for m in available_models(folder)}
+    return [m for m, data in files.items() if data.get("default") is not False]
+
+
+def swept_models(name: str, cfg_dir: Path | None = None) -> list[str]:
+    """The models configs/sweep/<name>.yaml names in its space ([] if there is no such
+    file: the sweep's own check says so)."""
+    folder = cfg_dir or config_dir()
+    space = _mapping(folder / "sweep" / f"{name}.yaml", folder).get("space")
+    return [str(m) for m in space] if isinstance(space, dict) else []
+
+
+def _mapping(path: Path, cfg_dir: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = read_yaml(path, cfg_dir)
+    return data if isinstance(data, dict) else {}
 
 
 def read_yaml(path: Path, cfg_dir: Path) -> Any:

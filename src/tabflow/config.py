@@ -108,6 +108,11 @@ class ModelConfig:
     # command line).
     _target_: str | None = None
     scale: bool = False
+    # The estimator takes missing values and categorical columns itself (LightGBM, XGBoost,
+    # histogram boosting): no imputation, no one-hot; categories go in as categories.
+    native: bool = False
+    # false: trained only when named (--config models=[...]), not by a plain run.
+    default: bool = True
     params: dict[str, Any] = field(default_factory=dict)
     classification: EstimatorConfig | None = None
     regression: EstimatorConfig | None = None
@@ -505,12 +510,17 @@ def _slug(text: str) -> str:
 def check_estimator(cfg: DictConfig, model: str) -> None:
     """The model's estimator and params, checked as models.check_params does."""
     from tabflow.catalog import check_once
-    from tabflow.models import check_params
+    from tabflow.models import TAKES_NATIVE, check_params
 
     target = str(cfg.model._target_)
     params = OmegaConf.to_container(cfg.model.params, resolve=True)
     source = f"configs/model/{model}.yaml"
     task = str(cfg.task.name)
+    if cfg.model.native and target not in TAKES_NATIVE:
+        raise ConfigError(
+            f"{source}: native: true, but {target.rsplit('.', 1)[1]} takes no missing values "
+            f"or categories itself; leave native out (imputation and one-hot encoding)"
+        )
     check_once(
         lambda: check_params(target, params, source, task), "params", target, params, source, task
     )
@@ -520,6 +530,7 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
     """A composed config as plain, resolved dicts and lists (the model as its task's one
     estimator: the per-kind sections are spent, once the task is known)."""
     out = OmegaConf.to_container(cfg, resolve=True)
+    out["model"].pop("default", None)  # which runs train it, not how
     if cfg.task.name is not None:
         for kind in KINDS:
             out["model"].pop(kind, None)

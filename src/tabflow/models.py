@@ -7,7 +7,8 @@ ALLOWED_ESTIMATORS can be built, so a config cannot import and run arbitrary cod
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # What a model file's _target_ may name, and the kind of task each serves.
@@ -31,21 +32,62 @@ ALLOWED_ESTIMATORS: dict[str, str] = {
     "sklearn.svm.SVR": "regression",
     "sklearn.neighbors.KNeighborsRegressor": "regression",
     "sklearn.tree.DecisionTreeRegressor": "regression",
+    "lightgbm.LGBMClassifier": "classification",
+    "lightgbm.LGBMRegressor": "regression",
+    "xgboost.XGBClassifier": "classification",
+    "xgboost.XGBRegressor": "regression",
 }
+# The estimators that take missing values and categorical columns themselves (a model file's
+# `native: true`: no imputation, no one-hot encoding).
+TAKES_NATIVE = {
+    "sklearn.ensemble.HistGradientBoostingClassifier",
+    "sklearn.ensemble.HistGradientBoostingRegressor",
+    "lightgbm.LGBMClassifier",
+    "lightgbm.LGBMRegressor",
+    "xgboost.XGBClassifier",
+    "xgboost.XGBRegressor",
+}
+# The libraries beyond scikit-learn, and the extra of pyproject.toml that installs each.
+EXTRAS = {"lightgbm": "boosting", "xgboost": "boosting"}
 
 
 # Beyond skops' defaults, the types the pipelines of ALLOWED_ESTIMATORS hold (checked by
-# tests/test_models.py for every allowed estimator), the reader of raw rows at their head
-# included. Models are saved with skops, never
-# pickled: loading one runs no code from the file, and refuses any type outside this list.
-SKOPS_TRUSTED = (
+# tests/test_models.py for every allowed estimator on every task), the reader of raw rows at
+# their head included. Models are saved with skops, never pickled: loading one runs no code
+# from the file, and refuses any type outside these lists.
+SKLEARN_TRUSTED = (
     "tabflow_rows.RawReader",
+    "tabflow_rows.NativeFeatures",
     "numpy.dtype",
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.neighbors._kd_tree.KDTree",
     "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    # histogram boosting on categories: its own encoder validates with a partial of this
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
 )
+# And per library beyond scikit-learn, exactly what its estimators add.
+LIBRARY_TRUSTED = {
+    "lightgbm": (
+        "lightgbm.sklearn.LGBMClassifier",
+        "lightgbm.sklearn.LGBMRegressor",
+        "lightgbm.basic.Booster",
+        "collections.OrderedDict",
+    ),
+    "xgboost": (
+        "xgboost.sklearn.XGBClassifier",
+        "xgboost.sklearn.XGBRegressor",
+        "xgboost.core.Booster",
+    ),
+}
+SKOPS_TRUSTED = tuple(dict.fromkeys([*SKLEARN_TRUSTED, *sum(LIBRARY_TRUSTED.values(), ())]))
+
+
+def trusted_types(target: str) -> tuple[str, ...]:
+    """The types a model of this estimator may hold beyond skops' defaults."""
+    library = target.split(".")[0]
+    return SKLEARN_TRUSTED + LIBRARY_TRUSTED.get(library, ())
 
 
 def save_model(pipeline: Any, path: Any) -> None:
@@ -75,28 +117,93 @@ def load_model(path: Any) -> Any:
 
 
 def estimator_class(target: str) -> type:
-    """Import the estimator class named by an allowed `_target_`."""
+    """Import the estimator class named by an allowed `_target_`; a library that is not
+    installed is one line naming the extra that installs it."""
+    from tabflow.errors import ConfigError
+
     if target not in ALLOWED_ESTIMATORS:
         raise ValueError(f"model._target_={target!r} is not an allowed estimator")
     module_name, class_name = target.rsplit(".", 1)
-    return getattr(importlib.import_module(module_name), class_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        library = module_name.split(".")[0]
+        if library not in EXTRAS or err.name != library:
+            raise
+        raise ConfigError(
+            f"model._target_={target}: {library} is not installed; pip install -e "
+            f"'.[{EXTRAS[library]}]' (make install does)"
+        ) from None
+    return getattr(module, class_name)
+
+
+def library_of(target: str) -> str | None:
+    """The library beyond scikit-learn an estimator comes from (its requirement), or None."""
+    library = target.split(".")[0]
+    return library if library in EXTRAS else None
+
+
+def _library_params(cls: type) -> set[str]:
+    """Names a library's estimator takes beyond its constructor's: LightGBM's parameters
+    and their aliases (XGBoost's are known only to a fit: see `_unused`)."""
+    if not cls.__module__.startswith("lightgbm"):
+        return set()
+    from lightgbm.basic import _ConfigAliases
+
+    table = _ConfigAliases._get_all_param_aliases()
+    return {name for key, aliases in table.items() for name in (key, *aliases)}
 
 
 def unknown_param(cls: type, name: str) -> str | None:
-    """Why `name` is not a parameter of the estimator class (with a did-you-mean), or None."""
-    import difflib
+    """Why `name` is not a parameter of the estimator class (with a did-you-mean), or None.
+    (XGBoost takes its own parameters beyond its constructor's: a trial fit tells which it
+    does not know, see `invalid_value`.)"""
 
     known = cls().get_params()
-    if name in known:
+    library = _library_params(cls)
+    if name in known or name in library or cls.__module__.startswith("xgboost"):
         return None
+    return _no_such(cls, name, [*known, *sorted(library)])
+
+
+def _no_such(cls: type, name: str, known: Sequence[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
     return f"{cls.__name__} has no parameter {name!r}; {hint}"
 
 
-def invalid_value(cls: type, params: dict[str, Any]) -> str | None:
+def _trial_fit(cls: type, params: dict[str, Any], task: str) -> tuple[str | None, list[str]]:
+    """Fit a library's estimator on 40 made-up rows: (its error's first line or None, the
+    names it said it did not use). What its own fit would say, after a long wait."""
+    import warnings
+
+    import numpy as np
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 3)
+    y = {"regression": X[:, 0], "multiclass": np.arange(40) % 3}.get(task, np.arange(40) % 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            cls(**{**params, "n_jobs": 1}).fit(X, y)
+        except Exception as err:  # the library's own words
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            return re.sub(r" at /\S+, line \d+ ?\.?$", "", first), []
+    unused = []
+    for warning in caught:
+        if found := re.search(r"Parameters: \{(.*?)\} are not used", str(warning.message), re.S):
+            unused += re.findall(r'"([^"]+)"', found.group(1))
+    return None, unused
+
+
+def invalid_value(cls: type, params: dict[str, Any], task: str = "binary") -> str | None:
     """The estimator's own validation of these params (what fit() would say, after a long
-    wait), or None."""
+    wait), or None: scikit-learn's parameter validation, a library's trial fit."""
+    if cls.__module__.split(".")[0] in EXTRAS:
+        problem, unused = _trial_fit(cls, params, task)
+        return _no_such(cls, unused[0], list(cls().get_params())) if unused else problem
     try:
         cls(**params)._validate_params()
     except ValueError as err:
@@ -114,9 +221,12 @@ def check_params(target: str, params: dict[str, Any], source: str, task: str) ->
     for key in params:
         if problem := unknown_param(cls, key):
             raise ConfigError(f"{source}: model.params.{key}: {problem}")
-    if problem := invalid_value(cls, params):
-        key = next((k for k in params if f"'{k}' parameter" in problem), None)
-        shown = f"model.params.{key}={params[key]!r}" if key else "model.params"
+    if problem := invalid_value(cls, params, task):
+        named = [k for k in params if f"'{k}' parameter" in problem]
+        named = named or [k for k in params if re.search(rf"\b{re.escape(k)}\b", problem)]
+        if unknown := re.match(rf"{cls.__name__} has no parameter '([^']+)'", problem):
+            raise ConfigError(f"{source}: model.params.{unknown.group(1)}: {problem}")
+        shown = f"model.params.{named[0]}={params[named[0]]!r}" if named else "model.params"
         raise ConfigError(f"{source}: {shown} is invalid: {problem}")
     if task != "regression" and not hasattr(cls(**params), "predict_proba"):
         known = cls().get_params()
@@ -128,46 +238,73 @@ def check_params(target: str, params: dict[str, Any], source: str, task: str) ->
 
 
 def build_pipeline(model_cfg: Any, reading: Mapping[str, Any], n_jobs: int = 1):
-    """The reading of raw rows, imputation + optional scaling + one-hot encoding, then the
+    """The reading of raw rows, the features (imputation + optional scaling + one-hot
+    encoding; or, for a `native` model, numbers and categories as they are), then the
     estimator, as one Pipeline.
 
     `reading`: the params of the RawReader (tabflow_rows) that preprocess wrote into the
     data summary. Everything is fitted with the estimator, on the training rows only, and
     saved inside the model, so the saved model takes raw rows as a user holds them.
+    `n_jobs`: the rule's threads, the estimator's own unless its params say otherwise.
     """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.pipeline import Pipeline
 
-    from tabflow_rows import RawReader
+    from tabflow.stages import Declared
+    from tabflow_rows import NativeFeatures, RawReader
 
     reader = RawReader(**reading)
-    categorical_cols = list(reader.categorical)
-    numeric_cols = [c for c in reader.columns if c not in set(categorical_cols)]
-    numeric_steps: list = [SimpleImputer(strategy="median")]
-    if model_cfg["scale"]:
-        numeric_steps.append(StandardScaler())
-    categorical = make_pipeline(
-        SimpleImputer(strategy="most_frequent"),
-        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+    categorical = list(reader.categorical)
+    native = bool(model_cfg["native"]) if "native" in model_cfg else False
+    features = (
+        NativeFeatures(categorical=categorical)
+        if native
+        else _encoded(reader, categorical, bool(model_cfg["scale"]))
     )
-    features = ColumnTransformer(
-        [
-            ("num", make_pipeline(*numeric_steps), numeric_cols),
-            ("cat", categorical, categorical_cols),
-        ],
-        verbose_feature_names_out=False,
-    )
-    from tabflow.stages import Declared
-
     cls = estimator_class(model_cfg["_target_"])
     params = model_cfg["params"]
     params = params.to_dict() if isinstance(params, Declared) else dict(params)
-    if n_jobs > 1 and "n_jobs" in cls().get_params() and "n_jobs" not in params:
-        params["n_jobs"] = n_jobs  # the rule's `threads`
+    known = cls().get_params()
+    # The rule's `threads`, so that jobs x threads fit the cores: always for a library whose
+    # default is every core; scikit-learn's default is one.
+    if (
+        "n_jobs" in known
+        and "n_jobs" not in params
+        and (n_jobs > 1 or library_of(str(model_cfg["_target_"])))
+    ):
+        params["n_jobs"] = n_jobs
+    if native and categorical and "enable_categorical" in known:
+        params.setdefault("enable_categorical", True)  # XGBoost: take the categories
     try:
         estimator = cls(**params)
     except TypeError as err:
         raise ValueError(f"model.params: {err}; fix the params in the model YAML") from None
     return Pipeline([("read", reader), ("features", features), ("estimator", estimator)])
+
+
+def fold_jobs(pipeline: Any, threads: int) -> int:
+    """How many CV folds to fit at once with a job's `threads`: one when the estimator
+    spends them itself (n_jobs), else as many as threads (folds x threads fit the cores)."""
+    inner = getattr(pipeline[-1], "n_jobs", None)
+    return 1 if isinstance(inner, int) and inner > 1 else threads
+
+
+def _encoded(reader: Any, categorical: list[str], scale: bool) -> Any:
+    """Median imputation (+ scaling) of the numbers, most-frequent imputation and one-hot
+    encoding of the categories."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric_cols = [c for c in reader.columns if c not in set(categorical)]
+    numeric_steps: list = [SimpleImputer(strategy="median")]
+    if scale:
+        numeric_steps.append(StandardScaler())
+    encoded = make_pipeline(
+        SimpleImputer(strategy="most_frequent"),
+        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+    )
+    return ColumnTransformer(
+        [("num", make_pipeline(*numeric_steps), numeric_cols), ("cat", encoded, categorical)],
+        verbose_feature_names_out=False,
+    )

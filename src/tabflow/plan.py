@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tabflow.catalog import CACHE_DIR, available_models, config_dir, split_overrides
+from tabflow.catalog import (
+    CACHE_DIR,
+    available_models,
+    config_dir,
+    default_models,
+    split_overrides,
+    swept_models,
+)
 from tabflow.errors import ConfigError
 from tabflow.paths import Paths
 from tabflow.stages import Declared
@@ -228,11 +235,13 @@ def make_plan(
     known = available_models()
     if models == []:
         raise ConfigError(
-            "--config models=[] names no model: leave it out to train every model in "
+            "--config models=[] names no model: leave it out to train the default ones in "
             "configs/model/, or list some, e.g. models=[lr,rf]"
         )
     if models is None or models == "":
-        chosen = known
+        chosen = default_models()
+        if sweep:  # and the models its space names
+            chosen += [m for m in swept_models(str(sweep)) if m in known and m not in chosen]
     else:
         listed = [models] if isinstance(models, str) else [str(m) for m in models]
         chosen = list(dict.fromkeys(listed))  # each model once

@@ -201,6 +201,34 @@ class RawReader(TransformerMixin, BaseEstimator):
         return out
 
 
+class NativeFeatures(TransformerMixin, BaseEstimator):
+    """Read rows as an estimator that takes missing values and categories itself wants them
+    (LightGBM, XGBoost, histogram boosting): numbers as floats, missing kept as NaN, each
+    categorical feature a pandas category of text (2.0 and "2" alike: "2"; XGBoost takes no
+    float categories) whose categories are fixed at fit (a value that training never saw is
+    missing), so every way of scoring encodes a row the same way."""
+
+    def __init__(self, categorical: Sequence[str] = ()) -> None:
+        self.categorical = categorical
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> NativeFeatures:
+        self.categories_ = {
+            col: sorted({as_text(v) for v in X[col].dropna()}) for col in self.categorical
+        }
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        out = {}
+        for col in X.columns:
+            if col in self.categories_:
+                known = self.categories_[col]
+                values = X[col].map(as_text, na_action="ignore")
+                out[col] = pd.Categorical(values.where(values.isin(known)), categories=known)
+            else:
+                out[col] = X[col].astype("float64")
+        return pd.DataFrame(out, index=X.index)
+
+
 def _plain(value: Any) -> Any:
     """A Python float or str (what skops stores and sets compare)."""
     return float(value) if isinstance(value, int | float | np.number) else str(value)
@@ -259,7 +287,8 @@ def score(pipeline: Any, read: pd.DataFrame) -> pd.DataFrame:
     if task == "regression":
         prediction = np.asarray(model.predict(read), dtype="float64")
         return pd.DataFrame({"prediction": prediction, "unseen": unseen})
-    proba = model.predict_proba(read)
+    # As doubles: XGBoost answers in float32, whose CSV text would read back as another double.
+    proba = np.asarray(model.predict_proba(read), dtype="float64")
     label = np.asarray(model.predict(read)).astype("int64")
     names = list(problem.get("classes") or ["0", "1"])
     if task == "multiclass":

@@ -56,7 +56,7 @@ class Trials:
         lbfgs solver) is a failed trial: {"cv": None, "error": its one line}, cached too
         (the same trial fails the same way)."""
         from tabflow import metrics
-        from tabflow.models import build_pipeline
+        from tabflow.models import build_pipeline, fold_jobs
         from tabflow.sweep import trial_key
 
         key = trial_key(**self.base, params=params)
@@ -79,7 +79,7 @@ class Trials:
                 self.base["seed"],
                 self.task,
                 self.metrics,
-                n_jobs=self.threads,
+                n_jobs=fold_jobs(pipeline, self.threads),
                 primary=self.primary,
                 log_folds=False,
             )

@@ -25,7 +25,7 @@ def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True
     from tabflow import metrics
     from tabflow.data import xy
     from tabflow.io import read_json
-    from tabflow.models import build_pipeline, save_model
+    from tabflow.models import build_pipeline, fold_jobs, save_model
 
     paths = Paths.from_config(cfg)
     df = pd.read_parquet(paths.train_data)
@@ -45,7 +45,7 @@ def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True
             seed,
             str(cfg.task.name),
             names,
-            n_jobs=threads,
+            n_jobs=fold_jobs(pipeline, threads),
             label=f"{model_name}: ",
             primary=str(cfg.evaluation.primary_metric),
         )
@@ -56,7 +56,9 @@ def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True
     pipeline.fit(X, y)
     fit_seconds = time.perf_counter() - start
     target = cfg.model._target_
-    log.info("%s: fitted %s on %d rows in %.2f s", model_name, target, len(X), fit_seconds)
+    threads_used = getattr(pipeline[-1], "n_jobs", None)
+    using = f" (n_jobs={threads_used})" if threads_used is not None else ""
+    log.info("%s: fitted %s%s on %d rows in %.2f s", model_name, target, using, len(X), fit_seconds)
     write_with(paths.model_file(model_name), lambda p: save_model(pipeline, p))
     info = {"fit_seconds": fit_seconds, "n_train": len(X), "model_key": model_key(cfg, summary)}
     write_json(paths.train_info(model_name), info)

@@ -59,11 +59,17 @@ def log_input(dataset: Any, role: str, tries: int = 3) -> None:
             time.sleep(0.1 * attempt)
 
 
-def pip_requirements() -> list[str]:
-    """Pinned requirements of a logged model, given explicitly (no slow inference)."""
-    from importlib.metadata import version
+def pip_requirements(target: str = "") -> list[str]:
+    """Pinned requirements of a logged model, given explicitly (no slow inference): those
+    of every model, and the library of its estimator (`_target_`) if not scikit-learn."""
+    from importlib.metadata import packages_distributions, version
 
-    return [f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "skops", "pandas", "numpy")]
+    from tabflow.models import library_of
+
+    packages = ["scikit-learn", "skops", "pandas", "numpy"]
+    if library := library_of(target):
+        packages += packages_distributions().get(library, [library])[:1]  # xgboost-cpu
+    return [f"{pkg}=={version(pkg)}" for pkg in packages]
 
 
 def _skip_environment_scan() -> None:
@@ -154,7 +160,7 @@ def log_model_run(
     import mlflow.data
     import mlflow.pyfunc
 
-    from tabflow.models import SKOPS_TRUSTED
+    from tabflow.models import trusted_types
     from tabflow.registry import problem_key
     from tabflow.tracking.store import tracking_uri
     from tabflow_rows import served
@@ -201,11 +207,11 @@ def log_model_run(
                     "model": str(model_file),
                     **{k: str(v) for k, v in model_artifacts.items()},
                 },
-                model_config={"skops_trusted": list(SKOPS_TRUSTED)},
+                model_config={"skops_trusted": list(trusted_types(str(cfg.model._target_)))},
                 signature=signature(reading["problem"]),
                 metadata=metadata,
                 input_example=example,
-                pip_requirements=pip_requirements(),
+                pip_requirements=pip_requirements(str(cfg.model._target_)),
             )
         return {
             "run_id": run.info.run_id,

@@ -1,0 +1,146 @@
+"""The gradient-boosting libraries as one-file models: LightGBM, XGBoost and scikit-learn's
+histogram boosting (configs/model/lgbm.yaml, xgb.yaml, hgb.yaml). Their parameters are
+checked before any job, they take missing values and categories themselves, their thread
+count comes from the rule, and their results repeat bit for bit."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabflow.config import compose_config
+from tabflow.errors import ConfigError
+from tabflow.models import build_pipeline
+
+from .conftest import reading_for
+
+BOOSTING = ["hgb", "lgbm", "xgb"]
+
+
+@pytest.mark.parametrize(
+    ("model", "override", "message"),
+    [
+        (
+            "lgbm",
+            "+model.params.num_leave=10",
+            "configs/model/lgbm.yaml: model.params.num_leave: LGBMClassifier has no parameter "
+            "'num_leave'; did you mean 'num_leaves'?",
+        ),
+        (
+            "lgbm",
+            "model.params.num_leaves=1",
+            "configs/model/lgbm.yaml: model.params.num_leaves=1 is invalid: Check failed: "
+            "(num_leaves) > (1)",
+        ),
+        (
+            "xgb",
+            "+model.params.max_detph=3",
+            "configs/model/xgb.yaml: model.params.max_detph: XGBClassifier has no parameter "
+            "'max_detph'; did you mean 'max_depth'?",
+        ),
+        (
+            "xgb",
+            "model.params.max_depth=-2",
+            "configs/model/xgb.yaml: model.params.max_depth=-2 is invalid: value -2 for "
+            "Parameter max_depth should be greater equal to 0",
+        ),
+        (
+            "lr",
+            "model.native=true",
+            "configs/model/lr.yaml: native: true, but LogisticRegression takes no missing "
+            "values or categories itself",
+        ),
+    ],
+)
+def test_a_library_parameter_is_checked_before_any_job(in_root, model, override, message):
+    with pytest.raises(ConfigError) as err:
+        compose_config([override], model=model)
+    text = str(err.value)
+    assert text.startswith(message), text
+    assert "\n" not in text and "/__w/" not in text, "one line, no build path"
+
+
+def test_a_library_that_is_not_installed_is_one_line_naming_the_extra(in_root, monkeypatch):
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # `import lightgbm` fails
+    with pytest.raises(ConfigError) as err:
+        compose_config(["model.params.num_leaves=17"], model="lgbm")
+    assert str(err.value) == (
+        "model._target_=lightgbm.LGBMClassifier: lightgbm is not installed; "
+        "pip install -e '.[boosting]' (make install does)"
+    )
+
+
+def _rows(n: int = 400) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "colour": rng.choice(["red", "green", "blue"], n),
+        }
+    )
+    y = pd.Series(((X["a"] + (X["colour"] == "red")) > 0.5).astype(int))
+    X.loc[::7, "a"] = np.nan
+    X.loc[::11, "colour"] = np.nan
+    return X, y
+
+
+def _model(in_root, name: str, X: pd.DataFrame, threads: int = 1):
+    from tabflow.config import resolved
+
+    cfg = resolved(compose_config([], model=name))["model"]
+    return build_pipeline(cfg, reading_for(X, ["colour"]), n_jobs=threads)
+
+
+@pytest.mark.parametrize("name", BOOSTING)
+def test_native_models_take_missing_values_and_categories_as_they_are(in_root, name):
+    """No imputation, no one-hot: numbers with their NaN, the categorical column as a
+    pandas category fixed at fit (a value never seen in training is missing)."""
+    X, y = _rows()
+    model = _model(in_root, name, X).fit(X, y)
+    features = model[:-1].transform(pd.concat([X.head(3), X.head(1).assign(colour="pink")]))
+    assert list(features.columns) == ["a", "b", "colour"]
+    assert features["colour"].dtype == "category"
+    assert list(features["colour"].cat.categories) == ["blue", "green", "red"]
+    assert features["colour"].isna().tolist()[-1], "an unseen category is missing"
+    assert features["a"].isna().any(), "missing values reach the estimator"
+    assert model.predict_proba(X).shape == (len(X), 2)
+
+
+@pytest.mark.parametrize("name", ["lgbm", "xgb"])
+def test_the_library_threads_are_the_rules(in_root, name):
+    """n_jobs from the rule's threads (the libraries' default is every core)."""
+    X, _ = _rows()
+    assert _model(in_root, name, X, threads=1)[-1].n_jobs == 1
+    assert _model(in_root, name, X, threads=2)[-1].n_jobs == 2
+
+
+@pytest.mark.parametrize("name", BOOSTING)
+def test_a_rerun_gives_the_same_bits_and_so_does_another_thread_count(in_root, name):
+    """The same data, config, code and threads: identical probabilities. One thread or
+    two: identical too (LightGBM's `deterministic`, XGBoost's histogram, scikit-learn's
+    OpenMP loops), measured here and said in the README."""
+    from threadpoolctl import threadpool_limits
+
+    X, y = _rows(2000)
+    answers = []
+    for threads in (1, 1, 2):
+        with threadpool_limits(threads, user_api="openmp"):  # histogram boosting's threads
+            model = _model(in_root, name, X, threads=threads).fit(X, y)
+            answers.append(model.predict_proba(X)[:, 1])
+    np.testing.assert_array_equal(answers[0], answers[1])
+    np.testing.assert_array_equal(answers[0], answers[2])
+
+
+def test_a_logged_model_requires_its_library(in_root):
+    from importlib.metadata import version
+
+    from tabflow.tracking.model_run import pip_requirements
+
+    assert f"lightgbm=={version('lightgbm')}" in pip_requirements("lightgbm.LGBMClassifier")
+    assert f"xgboost-cpu=={version('xgboost-cpu')}" in pip_requirements("xgboost.XGBRegressor")
+    plain = pip_requirements("sklearn.ensemble.RandomForestClassifier")
+    assert not any(r.startswith(("lightgbm", "xgboost")) for r in plain)

@@ -1,0 +1,63 @@
+"""End to end: LightGBM, XGBoost and histogram boosting through the real workflow on the
+demo (a fork of the cold run), named with `--config models=[...]` (they are not in the
+default set): the leaderboard and MLflow hold them, the registry compares the best with
+the demo's champion on the same rows, and each logged model answers raw rows as
+`tabflow predict` does, with pickle deserialization off (XGBoost's also when served)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from .e2e import dataframe_split, free_port, post, raw_rows, serve, stop
+
+pytestmark = pytest.mark.e2e
+
+BOOSTING = ["hgb", "lgbm", "xgb"]
+
+
+@pytest.mark.long
+def test_boosting_models_train_log_and_answer_raw_rows_like_the_batch(
+    forked, tmp_path, monkeypatch
+):
+    import mlflow.pyfunc
+
+    project = forked
+    res = project.snakemake("-j", "3", "--config", f"models=[{','.join(BOOSTING)}]")
+    board = pd.read_csv(project.path / "results/leaderboard.csv")
+    assert sorted(board["model"]) == BOOSTING
+    assert (board["cv_roc_auc_mean"] > 0.8).all() and (board["roc_auc"] > 0.8).all()
+    for model in ("lgbm", "xgb"):  # the rule's one thread, not every core
+        log = (project.path / f"results/logs/train/{model}.log").read_text()
+        assert "n_jobs=1" in log, log[-2000:]
+    decision = project.read_json("results/registry.json")
+    assert decision["champion"]["model"] == "rf", "the demo's champion, compared on its rows"
+    assert decision["new"]["model"] == board["model"][0]
+    assert decision["text"] in res.stdout
+
+    rows = raw_rows(project, tmp_path / "rows.csv")  # codes, markers, an unseen category
+    plain = pd.read_csv(rows)
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", project.tracking_uri())
+    for model in BOOSTING:
+        uri = project.read_json(f"results/mlflow/{model}.json")["model_uri"]
+        out = tmp_path / f"{model}.csv"
+        project.run("tabflow", "predict", uri, str(rows), str(out))
+        batch = pd.read_csv(out, keep_default_na=False)
+        assert batch["unseen"].str.contains("cp=9").sum() == 1, model
+        pyfunc = mlflow.pyfunc.load_model(uri).predict(plain)
+        np.testing.assert_array_equal(pyfunc["probability"], batch["probability"], model)
+        assert pyfunc["label"].tolist() == batch["label"].tolist(), model
+        if model == "xgb":  # float32 inside: the answer is still the same double
+            port = free_port()
+            server = serve(project, uri, tmp_path / "serve.log", port)
+            try:
+                status, body = post(port, dataframe_split(plain))
+            finally:
+                stop(server)
+            assert status == 200, body
+            served = pd.DataFrame(json.loads(body)["predictions"])
+            np.testing.assert_array_equal(served["probability"], batch["probability"])
