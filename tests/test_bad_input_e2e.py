@@ -233,7 +233,7 @@ CASES = [
         "_target_ not an allowed estimator",
         _evil_model,
         "config error: model._target_='os.system' is not an allowed estimator; use one of: "
-        "sklearn.ensemble.ExtraTreesClassifier",
+        "lightgbm.LGBMClassifier",
     ),
     Case(
         "estimator parameter that does not exist",
@@ -286,7 +286,7 @@ CASES = [
     Case(
         "no model listed",
         lambda project: ["--config", "models=[]"],
-        "config error: --config models=[] names no model: leave it out to train every model",
+        "config error: --config models=[] names no model: leave it out to train the default",
     ),
     Case(
         "unbalanced quote in overrides",
