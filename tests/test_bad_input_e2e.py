@@ -251,7 +251,8 @@ CASES = [
         "estimator without probabilities",
         _model_file("svm", "_target_: sklearn.svm.SVC\nscale: true\nparams: {}\n"),
         "config error: configs/model/svm.yaml: SVC gives no class probabilities with these "
-        "params (ROC AUC, calibration and log loss need them); set params.probability: true",
+        "params (ROC AUC, calibration and log loss need them); wrap it: `calibrate: sigmoid` "
+        "in the model file",
     ),
     Case(
         "a metric of another task",
@@ -263,7 +264,7 @@ CASES = [
     Case(
         "a classifier for a regression target",
         lambda project: [
-            *_model_file("svm", "_target_: sklearn.svm.SVC\nparams: {probability: true}\n")(
+            *_model_file("svm", "_target_: sklearn.svm.SVC\ncalibrate: sigmoid\n")(
                 project
             ),
             "overrides=data.target_col=chol",

@@ -144,3 +144,25 @@ def test_a_logged_model_requires_its_library(in_root):
     assert f"xgboost-cpu=={version('xgboost-cpu')}" in pip_requirements("xgboost.XGBRegressor")
     plain = pip_requirements("sklearn.ensemble.RandomForestClassifier")
     assert not any(r.startswith(("lightgbm", "xgboost")) for r in plain)
+
+
+def test_a_classifier_without_probabilities_is_calibrated_inside_each_fit(in_root):
+    """`calibrate: sigmoid`: CalibratedClassifierCV around the estimator, fitted on its own
+    folds of each fit's training rows (scikit-learn 1.9 deprecates SVC(probability=True));
+    the model file's error for an SVC without probabilities says so."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    from tabflow.config import resolved
+
+    with pytest.raises(ConfigError, match=r"wrap it: `calibrate: sigmoid` in the model file"):
+        compose_config(["model._target_=sklearn.svm.SVC"], model="lr")
+    cfg = compose_config(["model._target_=sklearn.svm.SVC", "model.calibrate=sigmoid"], model="lr")
+    spec = resolved(cfg)["model"]
+    X, y = _rows()
+    model = build_pipeline(spec, reading_for(X, ["colour"])).fit(X, y)
+    assert isinstance(model[-1], CalibratedClassifierCV) and model[-1].method == "sigmoid"
+    assert len(model[-1].calibrated_classifiers_) == 3, "its own three folds"
+    proba = model.predict_proba(X)
+    assert np.allclose(proba.sum(axis=1), 1.0) and 0.7 < proba[:, 1][y == 1].mean()
+    with pytest.raises(ConfigError, match=r"model.calibrate='platt' is invalid: expected one of sigmoid, isotonic"):
+        compose_config(["model.calibrate=platt"], model="lr")

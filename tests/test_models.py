@@ -78,7 +78,8 @@ def test_scaling_follows_the_config(in_root):
             "lr",
             "model._target_=sklearn.svm.SVC",
             "configs/model/lr.yaml: SVC gives no class probabilities with these params (ROC "
-            "AUC, calibration and log loss need them); set params.probability: true",
+            "AUC, calibration and log loss need them); wrap it: `calibrate: sigmoid` in the "
+            "model file (CalibratedClassifierCV, fitted on each fit's training rows)",
         ),
     ],
 )
@@ -126,8 +127,9 @@ def test_every_allowed_estimator_round_trips_through_skops(tmp_path, target, tas
             task, rng.randint(0, 3, 60)
         )
     )
-    params = {"probability": True} if target.endswith("SVC") else {}
-    spec = {"_target_": target, "scale": True, "native": native, "params": params}
+    calibrate = "sigmoid" if target.endswith("SVC") else None  # its probabilities
+    spec = {"_target_": target, "scale": True, "native": native, "params": {}}
+    spec["calibrate"] = calibrate
     classes = ("p", "q", "r") if task == "multiclass" else ("0", "1")
     model = build_pipeline(spec, reading_for(X, ["c"], task=task, classes=classes))
     model.fit(X, y)

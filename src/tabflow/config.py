@@ -111,6 +111,9 @@ class ModelConfig:
     # The estimator takes missing values and categorical columns itself (LightGBM, XGBoost,
     # histogram boosting): no imputation, no one-hot; categories go in as categories.
     native: bool = False
+    # sigmoid or isotonic: a classifier's probabilities come from CalibratedClassifierCV
+    # around it, fitted on each fit's own training rows (every CV fold, the final fit).
+    calibrate: str | None = None
     # false: trained only when named (--config models=[...]), not by a plain run.
     default: bool = True
     params: dict[str, Any] = field(default_factory=dict)
@@ -118,8 +121,10 @@ class ModelConfig:
     regression: EstimatorConfig | None = None
 
     def __post_init__(self) -> None:
-        from tabflow.models import ALLOWED_ESTIMATORS
+        from tabflow.models import ALLOWED_ESTIMATORS, CALIBRATIONS
 
+        if self.calibrate is not None and self.calibrate not in CALIBRATIONS:
+            raise _range("model.calibrate", self.calibrate, f"one of {', '.join(CALIBRATIONS)}")
         named = {"_target_": self._target_}
         for kind in KINDS:
             section = getattr(self, kind)
@@ -521,8 +526,15 @@ def check_estimator(cfg: DictConfig, model: str) -> None:
             f"{source}: native: true, but {target.rsplit('.', 1)[1]} takes no missing values "
             f"or categories itself; leave native out (imputation and one-hot encoding)"
         )
+    calibrate = cfg.model.calibrate
     check_once(
-        lambda: check_params(target, params, source, task), "params", target, params, source, task
+        lambda: check_params(target, params, source, task, calibrate),
+        "params",
+        target,
+        params,
+        source,
+        task,
+        calibrate,
     )
 
 

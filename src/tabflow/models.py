@@ -47,6 +47,8 @@ TAKES_NATIVE = {
     "xgboost.XGBClassifier",
     "xgboost.XGBRegressor",
 }
+# How a model file's `calibrate:` fits a classifier's probabilities (CalibratedClassifierCV).
+CALIBRATIONS = ("sigmoid", "isotonic")
 # The libraries beyond scikit-learn, and the extra of pyproject.toml that installs each.
 EXTRAS = {"lightgbm": "boosting", "xgboost": "boosting"}
 
@@ -66,6 +68,9 @@ SKLEARN_TRUSTED = (
     # histogram boosting on categories: its own encoder validates with a partial of this
     "functools.partial",
     "sklearn.utils.validation.check_array",
+    # `calibrate:` (CalibratedClassifierCV's fitted parts)
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
 )
 # And per library beyond scikit-learn, exactly what its estimators add.
 LIBRARY_TRUSTED = {
@@ -211,7 +216,9 @@ def invalid_value(cls: type, params: dict[str, Any], task: str = "binary") -> st
     return None
 
 
-def check_params(target: str, params: dict[str, Any], source: str, task: str) -> None:
+def check_params(
+    target: str, params: dict[str, Any], source: str, task: str, calibrate: str | None = None
+) -> None:
     """A model's estimator and params, before any job: names, values, and (a classifier)
     class probabilities. One ConfigError line naming `source` (the model's YAML) and the
     key."""
@@ -228,12 +235,11 @@ def check_params(target: str, params: dict[str, Any], source: str, task: str) ->
             raise ConfigError(f"{source}: model.params.{unknown.group(1)}: {problem}")
         shown = f"model.params.{named[0]}={params[named[0]]!r}" if named else "model.params"
         raise ConfigError(f"{source}: {shown} is invalid: {problem}")
-    if task != "regression" and not hasattr(cls(**params), "predict_proba"):
-        known = cls().get_params()
-        hint = " set params.probability: true" if "probability" in known else ""
+    if task != "regression" and not calibrate and not hasattr(cls(**params), "predict_proba"):
         raise ConfigError(
             f"{source}: {cls.__name__} gives no class probabilities with these params "
-            f"(ROC AUC, calibration and log loss need them);{hint or ' pick another estimator'}"
+            f"(ROC AUC, calibration and log loss need them); wrap it: `calibrate: sigmoid` in "
+            f"the model file (CalibratedClassifierCV, fitted on each fit's training rows)"
         )
 
 
@@ -278,6 +284,12 @@ def build_pipeline(model_cfg: Any, reading: Mapping[str, Any], n_jobs: int = 1):
         estimator = cls(**params)
     except TypeError as err:
         raise ValueError(f"model.params: {err}; fix the params in the model YAML") from None
+    calibrate = model_cfg["calibrate"] if "calibrate" in model_cfg else None
+    if calibrate and ALLOWED_ESTIMATORS[str(model_cfg["_target_"])] == "classification":
+        from sklearn.calibration import CalibratedClassifierCV
+
+        # Its own stratified folds of each fit's training rows: never the test split.
+        estimator = CalibratedClassifierCV(estimator, method=calibrate, cv=3)
     return Pipeline([("read", reader), ("features", features), ("estimator", estimator)])
 
 
