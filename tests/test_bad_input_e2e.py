@@ -264,9 +264,7 @@ CASES = [
     Case(
         "a classifier for a regression target",
         lambda project: [
-            *_model_file("svm", "_target_: sklearn.svm.SVC\ncalibrate: sigmoid\n")(
-                project
-            ),
+            *_model_file("svm", "_target_: sklearn.svm.SVC\ncalibrate: sigmoid\n")(project),
             "overrides=data.target_col=chol",
         ],
         "config error: configs/model/svm.yaml has no estimator for regression (target 'chol' "

@@ -114,8 +114,10 @@ def test_native_models_take_missing_values_and_categories_as_they_are(in_root, n
 def test_the_library_threads_are_the_rules(in_root, name):
     """n_jobs from the rule's threads (the libraries' default is every core)."""
     X, _ = _rows()
-    assert _model(in_root, name, X, threads=1)[-1].n_jobs == 1
-    assert _model(in_root, name, X, threads=2)[-1].n_jobs == 2
+    from tabflow.models import threads_of
+
+    assert threads_of(_model(in_root, name, X, threads=1)) == 1
+    assert threads_of(_model(in_root, name, X, threads=2)) == 2
 
 
 @pytest.mark.parametrize("name", BOOSTING)
@@ -164,5 +166,26 @@ def test_a_classifier_without_probabilities_is_calibrated_inside_each_fit(in_roo
     assert len(model[-1].calibrated_classifiers_) == 3, "its own three folds"
     proba = model.predict_proba(X)
     assert np.allclose(proba.sum(axis=1), 1.0) and 0.7 < proba[:, 1][y == 1].mean()
-    with pytest.raises(ConfigError, match=r"model.calibrate='platt' is invalid: expected one of sigmoid, isotonic"):
+    with pytest.raises(
+        ConfigError, match=r"model.calibrate='platt' is invalid: expected one of sigmoid, isotonic"
+    ):
         compose_config(["model.calibrate=platt"], model="lr")
+
+
+@pytest.mark.parametrize("name", BOOSTING)
+def test_early_stopping_sets_the_rounds_on_a_slice_of_each_fits_own_rows(in_root, tmp_path, name):
+    """The rounds are chosen inside each fit (a CV fold's, the final one's) on a tenth of
+    the rows it is given, and then fitted on all of them; a model saved with it loads."""
+    from tabflow.config import resolved
+    from tabflow.models import load_model, rounds_of, save_model
+
+    overrides = ["model.early_stopping.rounds=5", "model.params.learning_rate=0.3"]
+    spec = resolved(compose_config(overrides, model=name))["model"]
+    assert spec["early_stopping"] == {"rounds": 5, "fraction": 0.1}
+    X, y = _rows(600)  # the fit sees the first 300: its slice is 30 of them
+    first = build_pipeline(spec, reading_for(X, ["colour"])).fit(X.iloc[:300], y.iloc[:300])
+    limit = spec["params"].get("n_estimators") or spec["params"].get("max_iter")
+    assert 1 <= rounds_of(first) < limit, "stopped before the last round"
+    save_model(first, tmp_path / "m.skops")
+    loaded = load_model(tmp_path / "m.skops")
+    np.testing.assert_array_equal(loaded.predict_proba(X), first.predict_proba(X))

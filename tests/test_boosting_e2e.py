@@ -2,11 +2,13 @@
 demo (a fork of the cold run), named with `--config models=[...]` (they are not in the
 default set): the leaderboard and MLflow hold them, the registry compares the best with
 the demo's champion on the same rows, and each logged model answers raw rows as
-`tabflow predict` does, with pickle deserialization off (XGBoost's also when served)."""
+`tabflow predict` does, with pickle deserialization off (XGBoost's also when served).
+Their demo files stop early: the rounds chosen in the final fit are in the log and MLflow."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,7 @@ def test_boosting_models_train_log_and_answer_raw_rows_like_the_batch(
     forked, tmp_path, monkeypatch
 ):
     import mlflow.pyfunc
+    from mlflow import MlflowClient
 
     project = forked
     champion = project.read_json("results/registry.json")["new"]["model"]  # the demo's best
@@ -31,9 +34,15 @@ def test_boosting_models_train_log_and_answer_raw_rows_like_the_batch(
     board = pd.read_csv(project.path / "results/leaderboard.csv")
     assert sorted(board["model"]) == BOOSTING
     assert (board["cv_roc_auc_mean"] > 0.8).all() and (board["roc_auc"] > 0.8).all()
-    for model in ("lgbm", "xgb"):  # the rule's one thread, not every core
+    client = MlflowClient(tracking_uri=project.tracking_uri())
+    for model in BOOSTING:
         log = (project.path / f"results/logs/train/{model}.log").read_text()
-        assert "n_jobs=1" in log, log[-2000:]
+        if model != "hgb":  # the rule's one thread, not every core
+            assert "(n_jobs=1)" in log, log[-2000:]
+        found = re.search(r"(\d+) boosting rounds by early stopping", log)
+        assert found, log[-2000:]
+        run = client.get_run(project.read_json(f"results/mlflow/{model}.json")["run_id"])
+        assert run.data.metrics["boosting_rounds"] == int(found.group(1)) < 500
     decision = project.read_json("results/registry.json")
     assert decision["champion"]["model"] == champion, "compared with the demo's champion"
     assert decision["new"]["model"] == board["model"][0]

@@ -102,6 +102,22 @@ class EstimatorConfig:
 
 
 @dataclass
+class EarlyStoppingConfig:
+    """A boosting model's rounds chosen on a slice of each fit's own training rows."""
+
+    rounds: int = 20  # stop when the slice's loss has not improved for this many rounds
+    fraction: float = 0.1  # of each fit's training rows (stratified for a classifier)
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise _range("model.early_stopping.rounds", self.rounds, "a whole number >= 1")
+        if not 0.0 < self.fraction < 0.5:
+            raise _range(
+                "model.early_stopping.fraction", self.fraction, "a fraction between 0 and 0.5"
+            )
+
+
+@dataclass
 class ModelConfig:
     # One estimator (for the tasks of its kind), or one per kind in the sections below; a
     # _target_ of the run's kind wins over its section (model._target_=... on the
@@ -114,6 +130,9 @@ class ModelConfig:
     # sigmoid or isotonic: a classifier's probabilities come from CalibratedClassifierCV
     # around it, fitted on each fit's own training rows (every CV fold, the final fit).
     calibrate: str | None = None
+    # LightGBM, XGBoost, histogram boosting: the number of rounds set on a slice of each
+    # fit's training rows (inside every CV fold and the final fit), logged to MLflow.
+    early_stopping: EarlyStoppingConfig | None = None
     # false: trained only when named (--config models=[...]), not by a plain run.
     default: bool = True
     params: dict[str, Any] = field(default_factory=dict)
@@ -515,7 +534,7 @@ def _slug(text: str) -> str:
 def check_estimator(cfg: DictConfig, model: str) -> None:
     """The model's estimator and params, checked as models.check_params does."""
     from tabflow.catalog import check_once
-    from tabflow.models import TAKES_NATIVE, check_params
+    from tabflow.models import EARLY_STOPPING, TAKES_NATIVE, check_params
 
     target = str(cfg.model._target_)
     params = OmegaConf.to_container(cfg.model.params, resolve=True)
@@ -525,6 +544,11 @@ def check_estimator(cfg: DictConfig, model: str) -> None:
         raise ConfigError(
             f"{source}: native: true, but {target.rsplit('.', 1)[1]} takes no missing values "
             f"or categories itself; leave native out (imputation and one-hot encoding)"
+        )
+    if cfg.model.early_stopping is not None and target not in EARLY_STOPPING:
+        raise ConfigError(
+            f"{source}: early_stopping is for LightGBM, XGBoost and histogram boosting, not "
+            f"{target.rsplit('.', 1)[1]}; leave it out"
         )
     calibrate = cfg.model.calibrate
     check_once(

@@ -47,6 +47,8 @@ TAKES_NATIVE = {
     "xgboost.XGBClassifier",
     "xgboost.XGBRegressor",
 }
+# What `early_stopping:` works for (the others run a fixed number of rounds or none).
+EARLY_STOPPING = TAKES_NATIVE
 # How a model file's `calibrate:` fits a classifier's probabilities (CalibratedClassifierCV).
 CALIBRATIONS = ("sigmoid", "isotonic")
 # The libraries beyond scikit-learn, and the extra of pyproject.toml that installs each.
@@ -71,6 +73,9 @@ SKLEARN_TRUSTED = (
     # `calibrate:` (CalibratedClassifierCV's fitted parts)
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    # `early_stopping:` around LightGBM and XGBoost
+    "tabflow_rows.EarlyStoppedClassifier",
+    "tabflow_rows.EarlyStoppedRegressor",
 )
 # And per library beyond scikit-learn, exactly what its estimators add.
 LIBRARY_TRUSTED = {
@@ -284,6 +289,9 @@ def build_pipeline(model_cfg: Any, reading: Mapping[str, Any], n_jobs: int = 1):
         estimator = cls(**params)
     except TypeError as err:
         raise ValueError(f"model.params: {err}; fix the params in the model YAML") from None
+    stopping = model_cfg["early_stopping"] if "early_stopping" in model_cfg else None
+    if stopping:
+        estimator = _early_stopped(estimator, dict(stopping), params.get("random_state"))
     calibrate = model_cfg["calibrate"] if "calibrate" in model_cfg else None
     if calibrate and ALLOWED_ESTIMATORS[str(model_cfg["_target_"])] == "classification":
         from sklearn.calibration import CalibratedClassifierCV
@@ -293,11 +301,48 @@ def build_pipeline(model_cfg: Any, reading: Mapping[str, Any], n_jobs: int = 1):
     return Pipeline([("read", reader), ("features", features), ("estimator", estimator)])
 
 
+def _early_stopped(estimator: Any, stopping: dict[str, Any], seed: Any) -> Any:
+    """Histogram boosting stops on its own slice of each fit's rows; LightGBM and XGBoost
+    inside tabflow_rows' EarlyStopped wrapper (which the logged model carries)."""
+    from sklearn.base import is_classifier
+
+    from tabflow_rows import EarlyStoppedClassifier, EarlyStoppedRegressor
+
+    rounds, fraction = int(stopping["rounds"]), float(stopping["fraction"])
+    if type(estimator).__module__.startswith("sklearn"):
+        return estimator.set_params(
+            early_stopping=True, n_iter_no_change=rounds, validation_fraction=fraction
+        )
+    wrapper = EarlyStoppedClassifier if is_classifier(estimator) else EarlyStoppedRegressor
+    return wrapper(estimator, rounds=rounds, fraction=fraction, random_state=int(seed or 0))
+
+
+def threads_of(pipeline: Any) -> int | None:
+    """The n_jobs of a pipeline's estimator (inside a calibration or early-stopping
+    wrapper too), or None."""
+    step = pipeline[-1]
+    while step is not None:
+        if isinstance(getattr(step, "n_jobs", None), int):
+            return step.n_jobs
+        step = getattr(step, "estimator", None)
+    return None
+
+
+def rounds_of(pipeline: Any) -> int | None:
+    """The boosting rounds a fitted pipeline's early stopping chose, or None."""
+    step = pipeline[-1]
+    if hasattr(step, "best_rounds_"):
+        return int(step.best_rounds_)
+    if getattr(step, "early_stopping", False) is True and hasattr(step, "n_iter_"):
+        return int(step.n_iter_)
+    return None
+
+
 def fold_jobs(pipeline: Any, threads: int) -> int:
     """How many CV folds to fit at once with a job's `threads`: one when the estimator
     spends them itself (n_jobs), else as many as threads (folds x threads fit the cores)."""
-    inner = getattr(pipeline[-1], "n_jobs", None)
-    return 1 if isinstance(inner, int) and inner > 1 else threads
+    inner = threads_of(pipeline)
+    return 1 if inner is not None and inner > 1 else threads
 
 
 def _encoded(reader: Any, categorical: list[str], scale: bool) -> Any:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 
 # pandas.read_csv's default missing-value strings (keep_default_na=True): the training read
 # took them as missing, so rows sent any other way do too.
@@ -227,6 +227,62 @@ class NativeFeatures(TransformerMixin, BaseEstimator):
             else:
                 out[col] = X[col].astype("float64")
         return pd.DataFrame(out, index=X.index)
+
+
+class _EarlyStopped(BaseEstimator):
+    """A LightGBM or XGBoost estimator whose number of boosting rounds is chosen on a slice
+    of each fit's own training rows (`fraction` of them, stratified for a classifier): fit
+    there while the slice's loss improves within `rounds` rounds, then refit on all the
+    rows with that many rounds. Inside a CV fold it sees that fold's training part only; the
+    test split never. `best_rounds_`: the rounds chosen."""
+
+    def __init__(
+        self, estimator: Any = None, rounds: int = 20, fraction: float = 0.1, random_state: int = 0
+    ) -> None:
+        self.estimator = estimator
+        self.rounds = rounds
+        self.fraction = fraction
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> _EarlyStopped:
+        from sklearn.base import clone, is_classifier
+        from sklearn.model_selection import train_test_split
+
+        stratify = y if is_classifier(self.estimator) else None
+        X_fit, X_slice, y_fit, y_slice = train_test_split(
+            X, y, test_size=self.fraction, random_state=self.random_state, stratify=stratify
+        )
+        probe = clone(self.estimator)
+        if type(probe).__module__.startswith("lightgbm"):
+            import lightgbm
+
+            stop = [lightgbm.early_stopping(self.rounds, verbose=False)]
+            probe.fit(X_fit, y_fit, eval_set=[(X_slice, y_slice)], callbacks=stop)
+            best = int(probe.best_iteration_ or probe.n_estimators)
+        else:  # XGBoost
+            probe.set_params(early_stopping_rounds=self.rounds)
+            probe.fit(X_fit, y_fit, eval_set=[(X_slice, y_slice)], verbose=False)
+            best = int(probe.best_iteration) + 1
+        self.best_rounds_ = best
+        self.estimator_ = clone(self.estimator).set_params(n_estimators=best).fit(X, y)
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return self.estimator_.predict(X)
+
+
+class EarlyStoppedClassifier(ClassifierMixin, _EarlyStopped):
+    def fit(self, X: Any, y: Any) -> EarlyStoppedClassifier:
+        super().fit(X, y)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict_proba(self, X: Any) -> Any:
+        return self.estimator_.predict_proba(X)
+
+
+class EarlyStoppedRegressor(RegressorMixin, _EarlyStopped):
+    pass
 
 
 def _plain(value: Any) -> Any:

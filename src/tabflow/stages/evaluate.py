@@ -99,6 +99,7 @@ def run(job: Job) -> dict[str, float]:
             **cv_metrics,
             "fit_seconds": fit["fit_seconds"],
             "n_train": fit["n_train"],
+            **({"boosting_rounds": fit["boosting_rounds"]} if "boosting_rounds" in fit else {}),
             "n_test": len(X),
         },
         [

@@ -25,7 +25,7 @@ def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True
     from tabflow import metrics
     from tabflow.data import xy
     from tabflow.io import read_json
-    from tabflow.models import build_pipeline, fold_jobs, save_model
+    from tabflow.models import build_pipeline, fold_jobs, rounds_of, save_model, threads_of
 
     paths = Paths.from_config(cfg)
     df = pd.read_parquet(paths.train_data)
@@ -56,11 +56,15 @@ def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True
     pipeline.fit(X, y)
     fit_seconds = time.perf_counter() - start
     target = cfg.model._target_
-    threads_used = getattr(pipeline[-1], "n_jobs", None)
+    threads_used, rounds = threads_of(pipeline), rounds_of(pipeline)
     using = f" (n_jobs={threads_used})" if threads_used is not None else ""
+    if rounds is not None:
+        using += f", {rounds} boosting rounds by early stopping"
     log.info("%s: fitted %s%s on %d rows in %.2f s", model_name, target, using, len(X), fit_seconds)
     write_with(paths.model_file(model_name), lambda p: save_model(pipeline, p))
     info = {"fit_seconds": fit_seconds, "n_train": len(X), "model_key": model_key(cfg, summary)}
+    if rounds is not None:
+        info["boosting_rounds"] = rounds
     write_json(paths.train_info(model_name), info)
 
 
