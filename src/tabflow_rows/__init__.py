@@ -257,7 +257,7 @@ class _EarlyStopped(BaseEstimator):
             import lightgbm
 
             stop = [lightgbm.early_stopping(self.rounds, verbose=False)]
-            probe.fit(X_fit, y_fit, eval_set=[(X_slice, y_slice)], callbacks=stop)
+            probe.fit(X_fit, y_fit, eval_X=(X_slice,), eval_y=(y_slice,), callbacks=stop)
             best = int(probe.best_iteration_ or probe.n_estimators)
         else:  # XGBoost
             probe.set_params(early_stopping_rounds=self.rounds)
