@@ -640,6 +640,20 @@ def dataframe_split(frame) -> str:
     return json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split"))})
 
 
+def served_answer(project: Project, uri: str, frame, log: Path):
+    """The answer of `mlflow models serve` (pickle off) to a table sent as JSON."""
+    import pandas as pd
+
+    port = free_port()
+    server = serve(project, uri, log, port)
+    try:
+        status, body = post(port, dataframe_split(frame))
+    finally:
+        stop(server)
+    assert status == 200, body
+    return pd.DataFrame(json.loads(body)["predictions"])
+
+
 def stop(server: subprocess.Popen) -> None:
     os.killpg(server.pid, signal.SIGKILL)  # a graceful stop takes ~6 s; nothing to keep
     server.wait(timeout=30)

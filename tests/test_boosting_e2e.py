@@ -7,14 +7,13 @@ Their demo files stop early: the rounds chosen in the final fit are in the log a
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from .e2e import dataframe_split, free_port, post, raw_rows, serve, stop
+from .e2e import raw_rows, served_answer
 
 pytestmark = pytest.mark.e2e
 
@@ -62,12 +61,5 @@ def test_boosting_models_train_log_and_answer_raw_rows_like_the_batch(
         np.testing.assert_array_equal(pyfunc["probability"], batch["probability"], model)
         assert pyfunc["label"].tolist() == batch["label"].tolist(), model
         if model == "xgb":  # float32 inside: the answer is still the same double
-            port = free_port()
-            server = serve(project, uri, tmp_path / "serve.log", port)
-            try:
-                status, body = post(port, dataframe_split(plain))
-            finally:
-                stop(server)
-            assert status == 200, body
-            served = pd.DataFrame(json.loads(body)["predictions"])
+            served = served_answer(project, uri, plain, tmp_path / "serve.log")
             np.testing.assert_array_equal(served["probability"], batch["probability"])

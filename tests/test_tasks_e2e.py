@@ -6,7 +6,6 @@ mlflow models serve), which agree as floats."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -16,16 +15,7 @@ import pandas as pd
 import pytest
 
 from .conftest import DEMO_CSV
-from .e2e import (
-    Project,
-    dataframe_split,
-    free_port,
-    parse_jobs,
-    post,
-    registry_aliases,
-    serve,
-    stop,
-)
+from .e2e import Project, parse_jobs, registry_aliases, served_answer
 
 pytestmark = pytest.mark.e2e
 
@@ -104,14 +94,7 @@ def _four_ways(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", project.tracking_uri())  # undone after the test
     plain = pd.read_csv(rows)
     pyfunc = mlflow.pyfunc.load_model(uri).predict(plain)
-    port = free_port()
-    server = serve(project, uri, tmp_path / "serve.log", port)
-    try:
-        status, body = post(port, dataframe_split(plain))
-    finally:
-        stop(server)
-    assert status == 200, body
-    served = pd.DataFrame(json.loads(body)["predictions"])
+    served = served_answer(project, uri, plain, tmp_path / "serve.log")
     return {"batch": batch, "snakemake predict": workflow, "pyfunc": pyfunc, "served": served}
 
 

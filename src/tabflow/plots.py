@@ -70,6 +70,11 @@ def draw_roc(ev: Evidence, path: Path) -> None:
     ax = fig.add_subplot()
     auc = roc_auc_score(ev.y_true, ev.y_score)
     ax.plot(fpr, tpr, label=f"{ev.model} (AUC = {auc:.3f})")
+    _finish_roc(ax, path, f"ROC curve: {ev.model}")
+
+
+def _finish_roc(ax: Any, path: Path, title: str) -> None:
+    """The chance line, the axes and the title of a ROC figure, saved to `path`."""
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
     _finish_unit_square(
         ax,
@@ -77,7 +82,7 @@ def draw_roc(ev: Evidence, path: Path) -> None:
         "lower right",
         xlabel="False positive rate",
         ylabel="True positive rate",
-        title=f"ROC curve: {ev.model}",
+        title=title,
     )
 
 
@@ -164,15 +169,7 @@ def draw_roc_per_class(ev: Evidence, path: Path) -> None:
         fpr, tpr, _ = roc_curve(truth, ev.proba[:, code])
         auc = roc_auc_score(truth, ev.proba[:, code])
         ax.plot(fpr, tpr, label=f"{name} (AUC = {auc:.3f})")
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
-    _finish_unit_square(
-        ax,
-        path,
-        "lower right",
-        xlabel="False positive rate",
-        ylabel="True positive rate",
-        title=f"ROC, each class against the rest: {ev.model}",
-    )
+    _finish_roc(ax, path, f"ROC, each class against the rest: {ev.model}")
 
 
 def draw_predicted_actual(ev: Evidence, path: Path) -> None:
