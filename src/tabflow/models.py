@@ -6,6 +6,7 @@ ALLOWED_ESTIMATORS can be built, so a config cannot import and run arbitrary cod
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from collections.abc import Mapping, Sequence
@@ -153,15 +154,17 @@ def library_of(target: str) -> str | None:
     return library if library in EXTRAS else None
 
 
-def _library_params(cls: type) -> set[str]:
+@functools.cache
+def _library_params(cls: type) -> frozenset[str]:
     """Names a library's estimator takes beyond its constructor's: LightGBM's parameters
-    and their aliases (XGBoost's are known only to a fit: see `_unused`)."""
+    and their aliases (XGBoost's are known only to a fit: see `invalid_value`). Cached: the
+    table comes from LightGBM's C library, and every key of a model's params asks."""
     if not cls.__module__.startswith("lightgbm"):
-        return set()
+        return frozenset()
     from lightgbm.basic import _ConfigAliases
 
     table = _ConfigAliases._get_all_param_aliases()
-    return {name for key, aliases in table.items() for name in (key, *aliases)}
+    return frozenset(name for key, aliases in table.items() for name in (key, *aliases))
 
 
 def unknown_param(cls: type, name: str) -> str | None:
@@ -211,7 +214,7 @@ def _trial_fit(cls: type, params: dict[str, Any], task: str) -> tuple[str | None
 def invalid_value(cls: type, params: dict[str, Any], task: str = "binary") -> str | None:
     """The estimator's own validation of these params (what fit() would say, after a long
     wait), or None: scikit-learn's parameter validation, a library's trial fit."""
-    if cls.__module__.split(".")[0] in EXTRAS:
+    if library_of(cls.__module__):
         problem, unused = _trial_fit(cls, params, task)
         return _no_such(cls, unused[0], list(cls().get_params())) if unused else problem
     try:
