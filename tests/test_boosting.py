@@ -189,3 +189,18 @@ def test_early_stopping_sets_the_rounds_on_a_slice_of_each_fits_own_rows(in_root
     save_model(first, tmp_path / "m.skops")
     loaded = load_model(tmp_path / "m.skops")
     np.testing.assert_array_equal(loaded.predict_proba(X), first.predict_proba(X))
+
+
+def test_a_calibrated_boosting_model_reports_the_rounds_of_its_calibration_fits(in_root):
+    """Calibrated, the estimator is fitted once per calibration fold, each stopping on its
+    own slice: the rounds logged are their mean."""
+    from tabflow.config import resolved
+    from tabflow.models import rounds_of
+
+    overrides = ["+model.calibrate=sigmoid", "model.early_stopping.rounds=5"]
+    spec = resolved(compose_config([*overrides, "model.params.learning_rate=0.3"], model="lgbm"))
+    X, y = _rows(600)
+    model = build_pipeline(spec["model"], reading_for(X, ["colour"])).fit(X, y)
+    each = [c.estimator.best_rounds_ for c in model[-1].calibrated_classifiers_]
+    assert len(each) == 3 and rounds_of(model) == round(sum(each) / 3)
+    assert 1 <= rounds_of(model) < spec["model"]["params"]["n_estimators"]

@@ -332,8 +332,12 @@ def threads_of(pipeline: Any) -> int | None:
 
 
 def rounds_of(pipeline: Any) -> int | None:
-    """The boosting rounds a fitted pipeline's early stopping chose, or None."""
-    step = pipeline[-1]
+    """The boosting rounds a fitted pipeline's early stopping chose, or None. Calibrated,
+    the estimator is fitted once per calibration fold: the mean of their rounds."""
+    step = pipeline[-1] if hasattr(pipeline, "steps") else pipeline
+    if calibrated := getattr(step, "calibrated_classifiers_", None):
+        rounds = [rounds_of(c.estimator) for c in calibrated]
+        return None if None in rounds else round(sum(rounds) / len(rounds))
     if hasattr(step, "best_rounds_"):
         return int(step.best_rounds_)
     if getattr(step, "early_stopping", False) is True and hasattr(step, "n_iter_"):
