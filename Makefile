@@ -58,7 +58,7 @@ test-slurm: install $(CLUSTER_STAMP)
 soak: install
 	TABFLOW_COLD_RUNS=20 $(BIN)python -m pytest -v -ra -m soak tests/test_reproducibility_e2e.py
 
-# Every case of make bench once, tiny, and what each reports (about 7 minutes).
+# Every case of make bench once, tiny, and what each reports (about 12 minutes).
 test-bench: install
 	$(BIN)python -m pytest -v -ra -m bench
 

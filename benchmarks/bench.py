@@ -23,12 +23,25 @@ reported as medians of `--reps` repetitions (this machine is shared and noisy):
                n_jobs=2), (b) one Snakemake job per trial (sweep_shards=40), (c) Hydra
                multirun with the basic launcher over benchmarks/hydra_trial.py (trials only)
   extension    a 24-point grid, then grown to 36 points: trials fitted and wall time
+  boosting     a 1,000,000-row, 20-feature make_classification CSV, and the same in
+               regression (make_regression), through lgbm, xgb, hgb, gb and rf: each job's
+               wall, CPU and peak RSS and each model's CV score, and the workflow against
+               one_process.py on the same work (2-fold CV, one permutation repeat). gb and rf
+               fit a tenth of their files' trees (--sklearn-trees-fraction; 1 for all):
+               at full size their fits take hours on 2 cores (the table scales them up)
+  threads      the boosting libraries on the binary CSV, the rule's threads (ours: n_jobs 1
+               per job, three jobs) against what their defaults do (n_jobs = every core, in
+               every job: oversubscribed), alternating
+  huge         5,000,000 rows (binary) through the fastest of the boosting case's models,
+               as a user runs it (5-fold CV, permutation importance): each job's peak
+               memory, and where the time goes
   slurm        only where a SLURM answers (tools/slurm/up.sh): a cold run through
                workflow/profiles/slurm vs a cold `snakemake -j 3`, alternating; and once
                each, the profile before its tuning for short jobs (the plugin's status-check
                intervals, no groups) and with the intervals tuned but no groups
 
---quick (the smoke test): one repetition, model lr only, 2,000 rows, 2 seeds.
+--quick (the smoke test): one repetition, model lr only, 2,000 rows (3,000 for huge),
+2 seeds.
 Writes a JSON file (default: benchmarks/results.json) and prints a table.
 """
 
@@ -58,8 +71,13 @@ ALL_CASES = (
     "many",
     "sweep",
     "extension",
+    "boosting",
+    "threads",
+    "huge",
     "slurm",
 )
+BOOSTING_MODELS = ("lgbm", "xgb", "hgb", "gb", "rf")
+THREADED_MODELS = ("lgbm", "xgb", "hgb")  # lgbm and xgb take n_jobs; hgb OMP_NUM_THREADS
 BUDGET = {  # issue 6, on this 2-core machine
     "cold_ratio": 1.1,  # issue 14 (issue 6: 1.0)
     "noop_ratio": 1.15,  # issue 12: against a bare Snakemake's no-op in the same run
@@ -71,6 +89,8 @@ BUDGET = {  # issue 6, on this 2-core machine
     "many_ratio": 1.5,  # issue 14: seeds against the same work in one process
     "sweep_vs_loop": 1.0,  # (a)
     "sweep_vs_job_per_trial": 0.25,  # (b)
+    "boosting_wall_ratio": 1.2,  # issue 22: the workflow against one process
+    "huge_peak_mb": 24 * 1024,  # issue 22: 5,000,000 rows within the machine's memory
 }
 # workflow/profiles/slurm before its tuning for short jobs (issue 16): the plugin's own
 # status checks, one SLURM job per rule; today's resources, nothing that kept it from
@@ -309,17 +329,25 @@ def case_dvc_repro(b: Bench, out: dict) -> None:
     out["dvc_repro"] = paired("snakemake", "dvc_repro", t)
 
 
-def make_large_csv(path: Path, rows: int) -> None:
+def make_large_csv(path: Path, rows: int, task: str = "binary") -> None:
+    """20 features (8 informative), target y: make_classification, or make_regression."""
     import numpy as np
-    import pandas as pd
-    from sklearn.datasets import make_classification
+    import pyarrow as pa
+    import pyarrow.csv
+    from sklearn.datasets import make_classification, make_regression
 
-    X, y = make_classification(
-        n_samples=rows, n_features=20, n_informative=8, random_state=0, flip_y=0.05
-    )
-    df = pd.DataFrame(np.round(X, 6), columns=[f"x{i}" for i in range(20)])
-    df["y"] = y
-    df.to_csv(path, index=False)
+    if task == "regression":
+        X, y = make_regression(
+            n_samples=rows, n_features=20, n_informative=8, noise=10.0, random_state=0
+        )
+        y = np.round(y, 4)
+    else:
+        X, y = make_classification(
+            n_samples=rows, n_features=20, n_informative=8, random_state=0, flip_y=0.05
+        )
+    columns = {f"x{i}": np.round(X[:, i], 6) for i in range(20)}
+    del X
+    pyarrow.csv.write_csv(pa.table({**columns, "y": y}), path)  # 10x pandas' to_csv
 
 
 def stage_usage(results: Path) -> dict[str, dict[str, float]]:
@@ -369,6 +397,180 @@ def case_large(b: Bench, out: dict, rows: int, large_models: list[str]) -> None:
     }
     csv.unlink()
     b.clean()
+
+
+def _paths():
+    from tabflow.paths import Paths
+
+    return Paths("results")
+
+
+def _cv_scores(results: Path, models: list[str]) -> dict[str, dict[str, float]]:
+    """Each model's CV scores (mean of the folds), from results/cv/<model>.json."""
+    scores = {}
+    for model in models:
+        cv = json.loads((results.parent / _paths().cv(model)).read_text())
+        scores[model] = {k: round(v["mean"], 4) for k, v in cv.items() if isinstance(v, dict)}
+    return scores
+
+
+def _scale_trees(b: Bench, fraction: float) -> dict[Path, str]:
+    """gb's and rf's model files with a fraction of their trees; the originals, to restore."""
+    originals = {}
+    for model in ("gb", "rf"):
+        path = b.work / "configs" / "model" / f"{model}.yaml"
+        if fraction == 1 or not path.exists():
+            continue
+        originals[path] = text = path.read_text()
+        trees = int(re.search(r"(?m)^  n_estimators: (\d+)$", text)[1])
+        fewer = f"  n_estimators: {max(1, round(trees * fraction))}"
+        path.write_text(re.sub(r"(?m)^  n_estimators: \d+$", fewer, text))
+    return originals
+
+
+def _large_overrides(csv: Path, quick_folds: bool = True) -> str:
+    extra = " evaluation.cv_folds=2 evaluation.permutation_repeats=1" if quick_folds else ""
+    return f"data.raw_path={csv} data.target_col=y data.categorical_cols=[]{extra}"
+
+
+def _models_run(b: Bench, models: list[str], overrides: str) -> float:
+    saved, b.model_arg = b.model_arg, ["--config", f"models=[{','.join(models)}]"]
+    try:
+        return b.snakemake(overrides)
+    finally:
+        b.model_arg = saved
+
+
+def case_boosting(b: Bench, out: dict, rows: int, fraction: float, csvs: dict) -> None:
+    """Every boosting model and scikit-learn's gb and rf on `rows` rows, binary and
+    regression: through the workflow, then the same work in one process."""
+    models = list(BOOSTING_MODELS)
+    originals = _scale_trees(b, fraction)
+    result: dict = {"rows": rows, "models": models, "sklearn_trees_fraction": fraction}
+    try:
+        for task in ("binary", "regression"):
+            csv = csvs.setdefault(task, b.work.parent / f"boosting-{task}-{rows}.csv")
+            start = time.perf_counter()
+            make_large_csv(csv, rows, task)
+            made = round(time.perf_counter() - start, 1)
+            overrides = _large_overrides(csv)
+            b.clean()
+            smk = _models_run(b, models, overrides)
+            stages = stage_usage(b.work / "results")
+            cv = _cv_scores(b.work / "results", models)
+            b.clean()
+            script = b.one_process(overrides, models=models)
+            m = DONE.search(b.last_output)
+            one = {"wall_s": float(m[1]), "cpu_s": float(m[2]), "peak_mb": int(m[3])}
+            result[task] = {
+                "csv_mb": round(csv.stat().st_size / 2**20, 1),
+                "csv_seconds_to_make": made,
+                "snakemake_s": round(smk, 2),
+                "one_process_s": round(script, 2),
+                "wall_ratio": round(smk / script, 2),
+                "one_process": one,
+                "same_cv_in_one_process": _cv_scores(b.work / "results", models) == cv,
+                "models": {model: _per_model(stages, model, cv[model]) for model in models},
+                "preprocess": stages.get("preprocess"),
+            }
+            b.clean()
+    finally:
+        for path, text in originals.items():
+            path.write_text(text)
+    out["boosting"] = result
+
+
+def _per_model(stages: dict, model: str, cv: dict[str, float]) -> dict:
+    """A model's train and evaluate jobs: wall, CPU, peak RSS; its CV score."""
+    train, evaluate = stages[f"train/{model}"], stages[f"evaluate/{model}"]
+    return {
+        "train": train,
+        "evaluate": evaluate,
+        "wall_s": round(train["wall_s"] + evaluate["wall_s"], 2),
+        "cpu_s": round(train["cpu_s"] + evaluate["cpu_s"], 2),
+        "peak_mb": max(train["peak_mb"], evaluate["peak_mb"]),
+        "cv": cv,
+    }
+
+
+def case_threads(b: Bench, out: dict, rows: int, csvs: dict) -> None:
+    """The libraries at the rule's threads (one per job here) against their own defaults,
+    every core in every job: `snakemake -j 3` on the same CSV, alternating."""
+    csv = csvs.get("binary") or b.work.parent / f"boosting-binary-{rows}.csv"
+    if not csv.exists():
+        make_large_csv(csv, rows)
+        csvs["binary"] = csv
+    models = list(THREADED_MODELS)
+    overrides = _large_overrides(csv)
+    every_core = os.cpu_count() or 1
+    files = {m: b.work / "configs" / "model" / f"{m}.yaml" for m in ("lgbm", "xgb")}
+    originals = {path: path.read_text() for path in files.values()}
+    usage: dict[str, list[dict]] = {"capped": [], "oversubscribed": []}
+    cv: dict[str, dict] = {}
+
+    def run(name: str) -> float:
+        for path, text in originals.items():
+            if name == "oversubscribed":
+                text = text.replace("\nparams:\n", f"\nparams:\n  n_jobs: {every_core}\n", 1)
+            path.write_text(text)
+        seconds = _models_run(b, models, overrides)
+        stages = stage_usage(b.work / "results")
+        usage[name].append(
+            {
+                "wall_s": round(seconds, 2),
+                "cpu_s": round(sum(u["cpu_s"] for u in stages.values()), 2),
+                "train_wall_s": {m: stages[f"train/{m}"]["wall_s"] for m in models},
+            }
+        )
+        cv[name] = _cv_scores(b.work / "results", models)
+        return seconds
+
+    try:
+        t = alternate(b, capped=lambda: run("capped"), oversubscribed=lambda: run("oversubscribed"))
+    finally:
+        for path, text in originals.items():
+            path.write_text(text)
+        b.clean()
+    out["threads"] = {
+        "rows": rows,
+        "models": models,
+        "every_core": every_core,
+        **paired("capped", "oversubscribed", t),
+        "usage": usage,
+        "same_cv": cv["capped"] == cv["oversubscribed"],
+    }
+
+
+def case_huge(b: Bench, out: dict, rows: int) -> None:
+    """`rows` rows (binary) through the fastest model of the boosting case, as a user
+    runs it: each job's wall, CPU and peak memory, and the final fit apart from the CV."""
+    model = "lgbm"
+    if boosting := out.get("boosting"):
+        walls = {m: u["wall_s"] for m, u in boosting["binary"]["models"].items()}
+        model = min(walls, key=walls.get)
+    csv = b.work.parent / f"huge-{rows}.csv"
+    start = time.perf_counter()
+    make_large_csv(csv, rows)
+    made = round(time.perf_counter() - start, 1)
+    b.clean()
+    try:
+        seconds = _models_run(b, [model], _large_overrides(csv, quick_folds=False))
+        results = b.work / "results"
+        info = json.loads((b.work / _paths().train_info(model)).read_text())
+        out["huge"] = {
+            "rows": rows,
+            "model": model,
+            "csv_mb": round(csv.stat().st_size / 2**20, 1),
+            "csv_seconds_to_make": made,
+            "snakemake_s": round(seconds, 2),
+            "stages": stage_usage(results),
+            "final_fit_s": round(info["fit_seconds"], 2),
+            "cv": _cv_scores(results, [model])[model],
+        }
+    finally:
+        csv.unlink()
+        b.clean()
+    out["huge"]["peak_mb"] = max(u["peak_mb"] for u in out["huge"]["stages"].values())
 
 
 def case_many(b: Bench, out: dict, n_seeds: int) -> None:
@@ -667,6 +869,34 @@ def table(out: dict) -> str:
                 12,
             )
         )
+    if c := out.get("boosting"):
+        for task in ("binary", "regression"):
+            rows.append(
+                (
+                    f"10 {c['rows']:,} rows, {task}: wall",
+                    f"{c[task]['snakemake_s']} s / {c[task]['one_process_s']} s",
+                    c[task]["wall_ratio"],
+                    BUDGET["boosting_wall_ratio"],
+                )
+            )
+    if c := out.get("threads"):
+        rows.append(
+            (
+                "11 threads: capped / every core",
+                f"{c['capped_median_s']} s / {c['oversubscribed_median_s']} s",
+                c["ratio"],
+                None,
+            )
+        )
+    if c := out.get("huge"):
+        rows.append(
+            (
+                f"12 {c['rows']:,} rows ({c['model']}): peak",
+                f"{c['snakemake_s']} s wall",
+                c["peak_mb"],
+                BUDGET["huge_peak_mb"],
+            )
+        )
     if c := out.get("slurm"):
         if "skipped" in c:
             rows.append(("9 SLURM: skipped", c["skipped"], None, None))
@@ -683,10 +913,36 @@ def table(out: dict) -> str:
     if c := out.get("large"):
         lines.append("")
         lines.append("large data, per stage (snakemake jobs):")
-        for stage, u in c["stages"].items():
+        lines += [_usage_line(stage, u) for stage, u in c["stages"].items()]
+    if c := out.get("boosting"):
+        lines += ["", _boosting_table(c)]
+    if c := out.get("huge"):
+        head = f"{c['rows']:,} rows, {c['model']}, per job (final fit {c['final_fit_s']} s):"
+        lines += ["", head]
+        lines += [_usage_line(stage, u) for stage, u in c["stages"].items()]
+    return "\n".join(lines)
+
+
+def _usage_line(stage: str, u: dict) -> str:
+    return (
+        f"  {stage:22} {u['wall_s']:8.2f} s wall {u['cpu_s']:8.2f} s CPU {u['peak_mb']:6d} MB peak"
+    )
+
+
+def _boosting_table(c: dict) -> str:
+    """Per model and task: train and evaluate jobs together, and the CV score."""
+    from tabflow.tasks import TASKS
+
+    scaled = c["sklearn_trees_fraction"]
+    lines = [f"{c['rows']:,} rows per model (train + evaluate jobs; gb, rf: x{scaled} trees):"]
+    lines.append(f"  {'task':11} {'model':6} {'wall s':>8} {'CPU s':>8} {'peak MB':>8}  CV")
+    for task in ("binary", "regression"):
+        for model, u in c[task]["models"].items():
+            primary = TASKS[task].primary
+            score = u["cv"][primary]
             lines.append(
-                f"  {stage:22} {u['wall_s']:8.2f} s wall {u['cpu_s']:8.2f} s CPU "
-                f"{u['peak_mb']:6d} MB peak"
+                f"  {task:11} {model:6} {u['wall_s']:8.1f} {u['cpu_s']:8.1f} "
+                f"{u['peak_mb']:8d}  {primary} {score}"
             )
     return "\n".join(lines)
 
@@ -700,6 +956,9 @@ def main(argv: list[str] | None = None) -> None:
     # A forest of 100 unpruned trees or 100 boosting stages on 800,000 rows takes many
     # minutes per fit on 2 cores, three fits each (2-fold CV + the fit): lr by default.
     parser.add_argument("--large-models", default="lr")
+    parser.add_argument("--boosting-rows", type=int, default=1_000_000)
+    parser.add_argument("--huge-rows", type=int, default=5_000_000)
+    parser.add_argument("--sklearn-trees-fraction", type=float, default=0.1)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = parser.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
@@ -709,6 +968,8 @@ def main(argv: list[str] | None = None) -> None:
     models = ["lr"] if args.quick else ["gb", "lr", "rf"]
     reps = 1 if args.quick else args.reps
     rows = 2_000 if args.quick else args.rows
+    boosting_rows = 2_000 if args.quick else args.boosting_rows
+    csvs: dict[str, Path] = {}  # the boosting case's CSVs, which the threads case reuses
 
     out: dict = {
         "machine": {
@@ -730,8 +991,9 @@ def main(argv: list[str] | None = None) -> None:
         copy_project(work)
         (work / "data" / "raw").mkdir(parents=True, exist_ok=True)
         shutil.copy(DEMO_CSV, work / "data" / "raw" / "heart.csv")
+        keep = {*models, *(BOOSTING_MODELS if {"boosting", "threads", "huge"} & {*cases} else ())}
         for extra in (work / "configs" / "model").glob("*.yaml"):
-            if extra.stem not in models:  # a model is its YAML file: fewer files, fewer models
+            if extra.stem not in keep:  # a model is its YAML file: fewer files, fewer models
                 extra.unlink()
         b = Bench(work, models, reps)
         for case in cases:
@@ -749,6 +1011,12 @@ def main(argv: list[str] | None = None) -> None:
                 case_sweep(b, out, "quick" if args.quick else "wide")
             elif case == "extension":
                 case_extension(b, out)
+            elif case == "boosting":
+                case_boosting(b, out, boosting_rows, args.sklearn_trees_fraction, csvs)
+            elif case == "threads":
+                case_threads(b, out, boosting_rows, csvs)
+            elif case == "huge":
+                case_huge(b, out, 3_000 if args.quick else args.huge_rows)
             else:
                 globals()[f"case_{case}"](b, out)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
