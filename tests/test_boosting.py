@@ -17,7 +17,7 @@ from tabflow.models import build_pipeline
 
 from .conftest import reading_for
 
-BOOSTING = ["hgb", "lgbm", "xgb"]
+BOOSTING = ["catboost", "hgb", "lgbm", "xgb"]
 
 
 @pytest.mark.parametrize(
@@ -46,6 +46,18 @@ BOOSTING = ["hgb", "lgbm", "xgb"]
             "model.params.max_depth=-2",
             "configs/model/xgb.yaml: model.params.max_depth=-2 is invalid: value -2 for "
             "Parameter max_depth should be greater equal to 0",
+        ),
+        (
+            "catboost",
+            "+model.params.deph=3",
+            "configs/model/catboost.yaml: model.params.deph: CatBoostClassifier has no "
+            "parameter 'deph'; did you mean 'depth'?",
+        ),
+        (
+            "catboost",
+            "model.params.depth=20",
+            "configs/model/catboost.yaml: model.params.depth=20 is invalid: Maximum tree depth "
+            "is 16",
         ),
         (
             "lr",
@@ -98,26 +110,49 @@ def _model(in_root, name: str, X: pd.DataFrame, threads: int = 1):
 @pytest.mark.parametrize("name", BOOSTING)
 def test_native_models_take_missing_values_and_categories_as_they_are(in_root, name):
     """No imputation, no one-hot: numbers with their NaN, the categorical column as a
-    pandas category fixed at fit (a value never seen in training is missing)."""
+    pandas category fixed at fit (a value never seen in training is missing; for CatBoost,
+    which takes no missing category, the value MISSING_CATEGORY)."""
+    from tabflow.models import MISSING_CATEGORY
+
     X, y = _rows()
+    X.loc[X.index[:5], "colour"] = np.nan
     model = _model(in_root, name, X).fit(X, y)
     features = model[:-1].transform(pd.concat([X.head(3), X.head(1).assign(colour="pink")]))
     assert list(features.columns) == ["a", "b", "colour"]
     assert features["colour"].dtype == "category"
-    assert list(features["colour"].cat.categories) == ["blue", "green", "red"]
-    assert features["colour"].isna().tolist()[-1], "an unseen category is missing"
+    missing = [MISSING_CATEGORY] if name == "catboost" else []
+    assert list(features["colour"].cat.categories) == ["blue", "green", "red", *missing]
+    seen = features["colour"].tolist()
+    if missing:
+        assert seen == [MISSING_CATEGORY] * 4, "missing and unseen: a category of their own"
+    else:
+        assert features["colour"].isna().all(), "missing and unseen categories are missing"
     assert features["a"].isna().any(), "missing values reach the estimator"
     assert model.predict_proba(X).shape == (len(X), 2)
 
 
-@pytest.mark.parametrize("name", ["lgbm", "xgb"])
+@pytest.mark.parametrize("name", ["catboost", "lgbm", "xgb"])
 def test_the_library_threads_are_the_rules(in_root, name):
-    """n_jobs from the rule's threads (the libraries' default is every core)."""
+    """n_jobs (CatBoost: thread_count) from the rule's threads (the libraries' default is
+    every core)."""
     X, _ = _rows()
     from tabflow.models import threads_of
 
     assert threads_of(_model(in_root, name, X, threads=1)) == 1
     assert threads_of(_model(in_root, name, X, threads=2)) == 2
+
+
+def test_histogram_boosting_takes_the_openmp_threads_snakemake_sets(in_root):
+    """HistGradientBoosting has no n_jobs: its OpenMP threads (OMP_NUM_THREADS, which
+    Snakemake sets to the rule's threads in every job) are what the train log reports."""
+    from threadpoolctl import threadpool_limits
+
+    from tabflow.models import threads_of
+
+    X, _ = _rows()
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            assert threads_of(_model(in_root, "hgb", X)) == threads
 
 
 @pytest.mark.parametrize("name", BOOSTING)

@@ -37,6 +37,8 @@ ALLOWED_ESTIMATORS: dict[str, str] = {
     "lightgbm.LGBMRegressor": "regression",
     "xgboost.XGBClassifier": "classification",
     "xgboost.XGBRegressor": "regression",
+    "catboost.CatBoostClassifier": "classification",
+    "catboost.CatBoostRegressor": "regression",
 }
 # The estimators that take missing values and categorical columns themselves (a model file's
 # `native: true`: no imputation, no one-hot encoding).
@@ -47,13 +49,22 @@ TAKES_NATIVE = {
     "lightgbm.LGBMRegressor",
     "xgboost.XGBClassifier",
     "xgboost.XGBRegressor",
+    "catboost.CatBoostClassifier",
+    "catboost.CatBoostRegressor",
 }
 # What `early_stopping:` works for (the others run a fixed number of rounds or none).
 EARLY_STOPPING = TAKES_NATIVE
 # How a model file's `calibrate:` fits a classifier's probabilities (CalibratedClassifierCV).
 CALIBRATIONS = ("sigmoid", "isotonic")
 # The libraries beyond scikit-learn, and the extra of pyproject.toml that installs each.
-EXTRAS = {"lightgbm": "boosting", "xgboost": "boosting"}
+EXTRAS = {"lightgbm": "boosting", "xgboost": "boosting", "catboost": "boosting"}
+# CatBoost's categories are text, never missing: what a missing or unseen value reads as.
+MISSING_CATEGORY = "__missing__"
+# What a library's estimator is built with unless its params say otherwise: CatBoost
+# writes a catboost_info/ folder into the working directory and talks on stderr.
+LIBRARY_DEFAULTS = {"catboost": {"allow_writing_files": False, "logging_level": "Silent"}}
+# The parameter that sets a library's threads, where it is not scikit-learn's n_jobs.
+THREADS_PARAM = {"catboost": "thread_count"}
 
 
 # Beyond skops' defaults, the types the pipelines of ALLOWED_ESTIMATORS hold (checked by
@@ -90,6 +101,10 @@ LIBRARY_TRUSTED = {
         "xgboost.sklearn.XGBClassifier",
         "xgboost.sklearn.XGBRegressor",
         "xgboost.core.Booster",
+    ),
+    "catboost": (  # its state is the model's own bytes
+        "catboost.core.CatBoostClassifier",
+        "catboost.core.CatBoostRegressor",
     ),
 }
 SKOPS_TRUSTED = tuple(dict.fromkeys([*SKLEARN_TRUSTED, *sum(LIBRARY_TRUSTED.values(), ())]))
@@ -154,6 +169,24 @@ def library_of(target: str) -> str | None:
     return library if library in EXTRAS else None
 
 
+def _defaults(cls: type) -> dict[str, Any]:
+    return LIBRARY_DEFAULTS.get(cls.__module__.split(".")[0], {})
+
+
+def threads_param(cls: type) -> str:
+    """The name of an estimator's thread count."""
+    return THREADS_PARAM.get(cls.__module__.split(".")[0], "n_jobs")
+
+
+def constructor_params(cls: type) -> list[str]:
+    """The names an estimator's constructor takes (CatBoost's get_params lists only those
+    that were set)."""
+    import inspect
+
+    named = inspect.signature(cls.__init__).parameters
+    return list(dict.fromkeys([*cls().get_params(), *(n for n in named if n != "self")]))
+
+
 @functools.cache
 def _library_params(cls: type) -> frozenset[str]:
     """Names a library's estimator takes beyond its constructor's: LightGBM's parameters
@@ -172,7 +205,7 @@ def unknown_param(cls: type, name: str) -> str | None:
     (XGBoost takes its own parameters beyond its constructor's: a trial fit tells which it
     does not know, see `invalid_value`.)"""
 
-    known = cls().get_params()
+    known = constructor_params(cls)
     library = _library_params(cls)
     if name in known or name in library or cls.__module__.startswith("xgboost"):
         return None
@@ -200,9 +233,10 @@ def _trial_fit(cls: type, params: dict[str, Any], task: str) -> tuple[str | None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            cls(**{**params, "n_jobs": 1}).fit(X, y)
+            cls(**{**_defaults(cls), **params, threads_param(cls): 1}).fit(X, y)
         except Exception as err:  # the library's own words
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = re.sub(r"^\S+\.(?:cpp|h):\d+: ", "", first)  # CatBoost's source line
             return re.sub(r" at /\S+, line \d+ ?\.?$", "", first), []
     unused = []
     for warning in caught:
@@ -216,7 +250,7 @@ def invalid_value(cls: type, params: dict[str, Any], task: str = "binary") -> st
     wait), or None: scikit-learn's parameter validation, a library's trial fit."""
     if library_of(cls.__module__):
         problem, unused = _trial_fit(cls, params, task)
-        return _no_such(cls, unused[0], list(cls().get_params())) if unused else problem
+        return _no_such(cls, unused[0], constructor_params(cls)) if unused else problem
     try:
         cls(**params)._validate_params()
     except ValueError as err:
@@ -276,18 +310,22 @@ def build_pipeline(model_cfg: Any, reading: Mapping[str, Any], n_jobs: int = 1):
     )
     cls = estimator_class(model_cfg["_target_"])
     params = model_cfg["params"]
-    params = params.to_dict() if isinstance(params, Declared) else dict(params)
-    known = cls().get_params()
+    params = {**_defaults(cls), **(params.to_dict() if isinstance(params, Declared) else params)}
+    known = constructor_params(cls)
     # The rule's `threads`, so that jobs x threads fit the cores: always for a library whose
     # default is every core; scikit-learn's default is one.
+    threads = threads_param(cls)
     if (
-        "n_jobs" in known
-        and "n_jobs" not in params
+        threads in known
+        and threads not in params
         and (n_jobs > 1 or library_of(str(model_cfg["_target_"])))
     ):
-        params["n_jobs"] = n_jobs
+        params[threads] = n_jobs
     if native and categorical and "enable_categorical" in known:
         params.setdefault("enable_categorical", True)  # XGBoost: take the categories
+    if native and categorical and "cat_features" in known:
+        params.setdefault("cat_features", tuple(categorical))  # CatBoost (a list: no clone)
+        features.set_params(missing=MISSING_CATEGORY)  # CatBoost takes no NaN category
     try:
         estimator = cls(**params)
     except TypeError as err:
@@ -321,12 +359,18 @@ def _early_stopped(estimator: Any, stopping: dict[str, Any], seed: Any) -> Any:
 
 
 def threads_of(pipeline: Any) -> int | None:
-    """The n_jobs of a pipeline's estimator (inside a calibration or early-stopping
-    wrapper too), or None."""
+    """The threads of a pipeline's estimator (inside a calibration or early-stopping
+    wrapper too): its n_jobs, or for histogram boosting the OpenMP threads it will take
+    (OMP_NUM_THREADS, which Snakemake sets to the rule's threads); else None."""
     step = pipeline[-1]
     while step is not None:
-        if isinstance(getattr(step, "n_jobs", None), int):
-            return step.n_jobs
+        threads = step.get_params(deep=False).get(threads_param(type(step)))
+        if isinstance(threads, int):
+            return threads
+        if type(step).__name__.startswith("HistGradientBoosting"):
+            from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+            return _openmp_effective_n_threads()  # what its fit uses
         step = getattr(step, "estimator", None)
     return None
 

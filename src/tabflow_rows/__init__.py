@@ -206,14 +206,18 @@ class NativeFeatures(TransformerMixin, BaseEstimator):
     (LightGBM, XGBoost, histogram boosting): numbers as floats, missing kept as NaN, each
     categorical feature a pandas category of text (2.0 and "2" alike: "2"; XGBoost takes no
     float categories) whose categories are fixed at fit (a value that training never saw is
-    missing), so every way of scoring encodes a row the same way."""
+    missing), so every way of scoring encodes a row the same way. `missing`: the text a
+    missing or unseen category reads as instead (CatBoost takes no missing category)."""
 
-    def __init__(self, categorical: Sequence[str] = ()) -> None:
+    def __init__(self, categorical: Sequence[str] = (), missing: str | None = None) -> None:
         self.categorical = categorical
+        self.missing = missing
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> NativeFeatures:
+        extra = [] if self.missing is None else [self.missing]
         self.categories_ = {
-            col: sorted({as_text(v) for v in X[col].dropna()}) for col in self.categorical
+            col: sorted({as_text(v) for v in X[col].dropna()} - {*extra}) + extra
+            for col in self.categorical
         }
         return self
 
@@ -223,18 +227,19 @@ class NativeFeatures(TransformerMixin, BaseEstimator):
             if col in self.categories_:
                 known = self.categories_[col]
                 values = X[col].map(as_text, na_action="ignore")
-                out[col] = pd.Categorical(values.where(values.isin(known)), categories=known)
+                values = values.where(values.isin(known), self.missing)
+                out[col] = pd.Categorical(values, categories=known)
             else:
                 out[col] = X[col].astype("float64")
         return pd.DataFrame(out, index=X.index)
 
 
 class _EarlyStopped(BaseEstimator):
-    """A LightGBM or XGBoost estimator whose number of boosting rounds is chosen on a slice
-    of each fit's own training rows (`fraction` of them, stratified for a classifier): fit
-    there while the slice's loss improves within `rounds` rounds, then refit on all the
-    rows with that many rounds. Inside a CV fold it sees that fold's training part only; the
-    test split never. `best_rounds_`: the rounds chosen."""
+    """A LightGBM, XGBoost or CatBoost estimator whose number of boosting rounds is chosen
+    on a slice of each fit's own training rows (`fraction` of them, stratified for a
+    classifier): fit there while the slice's loss improves within `rounds` rounds, then
+    refit on all the rows with that many rounds. Inside a CV fold it sees that fold's
+    training part only; the test split never. `best_rounds_`: the rounds chosen."""
 
     def __init__(
         self, estimator: Any = None, rounds: int = 20, fraction: float = 0.1, random_state: int = 0
@@ -259,12 +264,17 @@ class _EarlyStopped(BaseEstimator):
             stop = [lightgbm.early_stopping(self.rounds, verbose=False)]
             probe.fit(X_fit, y_fit, eval_X=(X_slice,), eval_y=(y_slice,), callbacks=stop)
             best = int(probe.best_iteration_ or probe.n_estimators)
+        elif type(probe).__module__.startswith("catboost"):
+            probe.fit(X_fit, y_fit, eval_set=(X_slice, y_slice), early_stopping_rounds=self.rounds)
+            best = int(probe.get_best_iteration()) + 1
         else:  # XGBoost
             probe.set_params(early_stopping_rounds=self.rounds)
             probe.fit(X_fit, y_fit, eval_set=[(X_slice, y_slice)], verbose=False)
             best = int(probe.best_iteration) + 1
         self.best_rounds_ = best
-        self.estimator_ = clone(self.estimator).set_params(n_estimators=best).fit(X, y)
+        # CatBoost calls its rounds `iterations` too (it refuses both names at once).
+        key = "iterations" if "iterations" in self.estimator.get_params() else "n_estimators"
+        self.estimator_ = clone(self.estimator).set_params(**{key: best}).fit(X, y)
         return self
 
     def predict(self, X: Any) -> Any:

@@ -57,7 +57,7 @@ def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True
     fit_seconds = time.perf_counter() - start
     target = cfg.model._target_
     threads_used, rounds = threads_of(pipeline), rounds_of(pipeline)
-    using = f" (n_jobs={threads_used})" if threads_used is not None else ""
+    using = f" (threads={threads_used})" if threads_used is not None else ""
     if rounds is not None:
         using += f", {rounds} boosting rounds by early stopping"
     log.info("%s: fitted %s%s on %d rows in %.2f s", model_name, target, using, len(X), fit_seconds)
