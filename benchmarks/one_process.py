@@ -6,8 +6,9 @@ Run from a project root. Same stages, same config, same MLflow logging (the mode
 and the registration) as `snakemake -j 3`, one after the other in this process: imports
 happen once, nothing runs in parallel, there is no DAG and no rerun logic. With --sweep:
 the sweep's trials in a plain loop (the same trials, the same CV with n_jobs=2, each
-logged as an MLflow child run), then each model's best refit, scored once on the test
-split and logged with its model; no default models, no trial cache.
+logged as an MLflow child run), then each model's best scored again by CV on a fresh fold
+split, refit, scored once on the test split and logged with its model; no default models,
+no trial cache.
 """
 
 from __future__ import annotations
@@ -51,11 +52,12 @@ def sweep(plan) -> None:
     from tabflow import metrics
     from tabflow.data import xy
     from tabflow.io import read_json
+    from tabflow.metrics import nested_cv
     from tabflow.models import build_pipeline
     from tabflow.paths import Paths
     from tabflow.stages import Declared, preprocess, train, with_tuned
     from tabflow.stages import evaluate as evaluate_stage
-    from tabflow.stages.sweep_select import select
+    from tabflow.stages.sweep_select import rescore, select
     from tabflow.stages.sweep_shard import row
     from tabflow.tracking import store, sweep_run
 
@@ -92,8 +94,10 @@ def sweep(plan) -> None:
         name = plan.sweep["name"]
         sweep_run.log_sweep(cfg, model, name, rows, best, [], experiment_id, parent, "")
         tuned = f"{model}-{name}"
+        fresh, seed = rescore(Job(cfg, model=model, threads=2), best, "")
+        chosen = {"cv": nested_cv(best), "fresh_cv": fresh, "fresh_seed": seed}
         tuned_cfg = Declared(with_tuned(plan.configs[model], best), rule=None)
-        train.fit(tuned_cfg, tuned, threads=2)
+        train.fit(tuned_cfg, tuned, threads=2, tuned=chosen)
         evaluate_stage.run(Job(tuned_cfg, model=tuned))
 
 

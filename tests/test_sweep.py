@@ -81,6 +81,34 @@ def test_other_training_rows_fit_every_trial_again(shard, tmp_path):
     assert Trials(shard()).score({"C": 0.5})["cached"] is False
 
 
+def test_the_selected_trial_is_scored_again_on_a_fresh_fold_split(shard):
+    """The winner's CV on the search's folds is optimistic: the selection scores its
+    parameters again by CV on another split of the same training rows (seed + 1), cached
+    like a trial; a tuned model's train writes that as its CV, the search's best beside."""
+    import json
+    from pathlib import Path
+
+    from tabflow.paths import Paths
+    from tabflow.stages.sweep_select import rescore
+    from tabflow.stages.sweep_shard import Trials
+    from tabflow.stages.train import fit
+
+    job = shard()
+    search = Trials(job).score({"C": 0.5})["cv"]
+    best = {"trial": 3, "params": {"C": 0.5}}
+    fresh, seed = rescore(job, best, "")
+    assert seed == int(job.cfg.training.random_state) + 1
+    assert fresh["roc_auc"]["mean"] != search["roc_auc"]["mean"], "other folds"
+    assert fresh["folds"] == search["folds"] and 0.8 < fresh["roc_auc"]["mean"] < 1
+    again = Trials(job, seed=seed)
+    assert again.score(best["params"])["cached"] is True
+    tuned = {"cv": search, "fresh_cv": fresh, "fresh_seed": seed}
+    fit(job.cfg, "lr-s", tuned=tuned)
+    written = json.loads(Path(Paths.from_config(job.cfg).cv("lr-s")).read_text())
+    assert written["roc_auc"] == fresh["roc_auc"] and written["seed"] == seed
+    assert written["search"]["roc_auc"] == search["roc_auc"]
+
+
 def test_a_combination_the_estimator_refuses_is_a_failed_trial_cached_too(shard):
     from tabflow.stages.sweep_shard import Trials, row
 

@@ -88,13 +88,25 @@ def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
     ).iloc[0]
     assert best["trial"] == top["trial"], "the best CV mean on the training part"
     assert best["params"]["penalty"] == "l2"
+    # The winner scored again on a fresh fold split: the tuned model's CV (what ranks it
+    # and what the registry compares), the search's best beside it everywhere.
     cv = project.read_json("results/cv/lr-tiny.json")
-    assert cv["roc_auc"]["mean"] == pytest.approx(best["cv"]["roc_auc"]["mean"])
+    assert cv["roc_auc"] == best["fresh_cv"]["roc_auc"] and cv["seed"] == best["fresh_seed"]
+    assert cv["search"]["roc_auc"]["mean"] == pytest.approx(best["cv"]["roc_auc"]["mean"])
+    assert cv["roc_auc"]["mean"] != cv["search"]["roc_auc"]["mean"]
+    selected = trials[trials["selected"]].iloc[0]
+    assert selected["fresh_cv_roc_auc_mean"] == pytest.approx(cv["roc_auc"]["mean"])
+    assert trials.loc[~trials["selected"], "fresh_cv_roc_auc_mean"].isna().all()
     assert (project.path / "results/sweeps/tiny/lr/cv_by_param.png").is_file()
     board = pd.read_csv(project.path / "results/leaderboard.csv")
     assert {"lr-tiny", "rf", "lr", "gb"} == set(board["model"])
     row = board.set_index("model").loc["lr-tiny"]
     assert 0 < row["roc_auc"] and 0 < row["cv_roc_auc_mean"], "test and CV side by side"
+    assert row["cv_roc_auc_mean"] == pytest.approx(cv["roc_auc"]["mean"], abs=1e-6)
+    assert row["search_cv_roc_auc_mean"] == pytest.approx(best["cv"]["roc_auc"]["mean"], abs=1e-6)
+    assert pd.isna(board.set_index("model").loc["lr", "search_cv_roc_auc_mean"]), "untuned"
+    report = (project.path / "results/leaderboard.md").read_text()
+    assert "search's best CV roc_auc" in report
     assert _shard_counts(project) == (6, 0)
 
     # MLflow: a sweep run per model under the workflow run, a child per trial, one

@@ -17,10 +17,18 @@ from tabflow.tasks import TASKS
 Row = dict[str, Any]
 
 
-def columns(metric: str, metrics: list[str]) -> list[str]:
-    """CSV columns: rank, model, the test metrics (primary first), then mean/std of the CV."""
+def columns(metric: str, metrics: list[str], searched: bool = False) -> list[str]:
+    """CSV columns: rank, model, the test metrics (primary first), then mean/std of the CV
+    (and, where a sweep tuned a model, its search's best CV mean)."""
     names = ordered(metric, metrics)
-    return ["rank", "model", *names, *(cv_key(m, s) for m in names for s in CV_STATS), "cv_folds"]
+    cv = [cv_key(m, s) for m in names for s in CV_STATS]
+    return ["rank", "model", *names, *cv, "cv_folds", *([search_key(metric)] if searched else [])]
+
+
+def search_key(metric: str) -> str:
+    """A tuned model's search's best CV mean: optimistic (it won the search on those folds);
+    its CV columns hold the selected parameters scored again on a fresh fold split."""
+    return f"search_{cv_key(metric, 'mean')}"
 
 
 def metrics_of(rows: list[Row]) -> list[str]:
@@ -38,6 +46,8 @@ def collect(paths: Paths, models: list[str], metric: str, metrics: list[str]) ->
         row: Row = {"model": model, **{m: float(test[m]) for m in metrics}}
         row.update({k: float(v) for k, v in flat_cv({m: cv[m] for m in metrics}).items()})
         row["cv_folds"] = int(cv["folds"])
+        if "search" in cv:
+            row[search_key(metric)] = float(cv["search"][metric]["mean"])
         rows.append(row)
     mean, std = cv_key(metric, "mean"), cv_key(metric, "std")
     rows.sort(key=lambda r: (better_first(metric, r[mean]), r[std], r["model"]))
@@ -48,7 +58,8 @@ def collect(paths: Paths, models: list[str], metric: str, metrics: list[str]) ->
 
 def write_csv(rows: list[Row], metric: str, path: str | Path) -> None:
     with open(path, "w", newline="") as fh:
-        fields = columns(metric, metrics_of(rows))
+        searched = any(search_key(metric) in row for row in rows)
+        fields = columns(metric, metrics_of(rows), searched)
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
@@ -63,6 +74,7 @@ def read_csv(path: str | Path) -> list[Row]:
         {
             k: (v if k == "model" else int(v) if k in ("rank", "cv_folds") else float(v))
             for k, v in row.items()
+            if v != ""  # a model no sweep tuned has no search score
         }
         for row in rows
     ]
@@ -78,15 +90,30 @@ def cv_text(row: Row, metric: str) -> str:
     return f"{row[cv_key(metric, 'mean')]:.4f} ± {row[cv_key(metric, 'std')]:.4f}"
 
 
-def _cells(row: Row, metric: str) -> list[str]:
+def _cells(row: Row, metric: str, searched: bool = False) -> list[str]:
     names = ordered(metric, metrics_of([row]))
     cv = [cv_text(row, m) for m in names]
-    return [str(row["rank"]), str(row["model"]), *cv, *(f"{row[m]:.4f}" for m in names)]
+    cells = [str(row["rank"]), str(row["model"]), *cv, *(f"{row[m]:.4f}" for m in names)]
+    if searched:
+        cells.append(f"{row[search_key(metric)]:.4f}" if search_key(metric) in row else "")
+    return cells
 
 
-def _header(metric: str, folds: int, metrics: list[str]) -> list[str]:
+def _header(metric: str, folds: int, metrics: list[str], searched: bool = False) -> list[str]:
     names = ordered(metric, metrics)
-    return ["rank", "model", *(f"CV{folds} {m}" for m in names), *(f"test {m}" for m in names)]
+    header = ["rank", "model", *(f"CV{folds} {m}" for m in names), *(f"test {m}" for m in names)]
+    return [*header, f"search's best CV {metric}"] if searched else header
+
+
+def _searched(rows: list[Row], metric: str) -> bool:
+    return any(search_key(metric) in row for row in rows)
+
+
+SEARCH_NOTE = (
+    "A model a sweep tuned (<model>-<sweep>): its CV is the selected parameters scored again "
+    "on a fresh fold split of the training part; the search's best CV, on the folds it "
+    "chose on, is optimistic and shown apart."
+)
 
 
 def best_text(row: Row, metric: str) -> str:
@@ -99,20 +126,22 @@ def best_text(row: Row, metric: str) -> str:
 
 def to_markdown(rows: list[Row], metric: str) -> str:
     folds = int(rows[0]["cv_folds"])
-    header = _header(metric, folds, metrics_of(rows))
+    searched = _searched(rows, metric)
+    header = _header(metric, folds, metrics_of(rows), searched)
     lines = [
         f"# Leaderboard (ranked by {folds}-fold CV {metric} on the training part)",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
     ]
-    lines += ["| " + " | ".join(_cells(row, metric)) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cells(row, metric, searched)) + " |" for row in rows]
     lines += [
         "",
         f"Best model: **{rows[0]['model']}** (CV {metric} {cv_text(rows[0], metric)} on the "
         f"training part; {rows[0][metric]:.4f} on the test split, which took no part in the "
         f"choice).",
         "",
+        *([SEARCH_NOTE, ""] if searched else []),
     ]
     return "\n".join(lines)
 
@@ -120,10 +149,13 @@ def to_markdown(rows: list[Row], metric: str) -> str:
 def to_html(rows: list[Row], metric: str, cfg: Any) -> str:
     """A standalone HTML page (the Snakemake report shows it inline)."""
     folds = int(rows[0]["cv_folds"])
-    header = _header(metric, folds, metrics_of(rows))
+    searched = _searched(rows, metric)
+    header = _header(metric, folds, metrics_of(rows), searched)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(row, metric)) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(row, metric, searched))
+        + "</tr>"
         for row in rows
     )
     best = rows[0]
@@ -139,7 +171,8 @@ def to_html(rows: list[Row], metric: str, cfg: Any) -> str:
         f"<p>Test split: {float(cfg.training.test_size):g} of the deduplicated rows, "
         f"seed {int(cfg.training.random_state)}. CV: {folds}-fold{stratified} on the "
         "training part, mean ± standard deviation over the folds; the ranking uses it alone, "
-        "the test split only reports.</p></body></html>\n"
+        "the test split only reports."
+        f"{' ' + html.escape(SEARCH_NOTE) if searched else ''}</p></body></html>\n"
     )
 
 
@@ -150,12 +183,14 @@ def format_table(rows: list[Row]) -> str:
     metric = primary_metric(rows)
     folds = int(rows[0].get("cv_folds", 0))
     names = ordered(metric, metrics_of(rows))
-    header = ["model", f"cv_{metric}", *names]
+    searched, key = _searched(rows, metric), search_key(metric)
+    header = ["model", f"cv_{metric}", *names, *(["search_cv"] if searched else [])]
     table = [
         [
             str(row["model"]),
             f"{row[cv_key(metric, 'mean')]:.3f}±{row[cv_key(metric, 'std')]:.3f}",
             *(f"{row[m]:.4f}" for m in names),
+            *([f"{row[key]:.4f}" if key in row else "-"] if searched else []),
         ]
         for row in rows
     ]

@@ -27,8 +27,11 @@ def run_job(smk: Any) -> None:
         import json
         from pathlib import Path
 
-        config = with_tuned(config, json.loads(Path(smk.input.tuned).read_text()))
+        tuned = json.loads(Path(smk.input.tuned).read_text())
+        config = with_tuned(config, tuned)
     params = {k: v for k, v in smk.params.items() if k not in ("config", "models")}
+    if "tuned" in smk.input.keys():
+        params["tuned"] = tuned
     job = Job(
         cfg=Declared(config, stage),
         model=dict(smk.wildcards).get("model"),

@@ -29,6 +29,14 @@ from typing import Any
 from tabflow.errors import ConfigError
 
 STRATEGIES = ("grid", "random", "tpe")
+
+
+def fresh_seed(seed: int) -> int:
+    """The seed of the fold split a tuned model is scored on again: another split of the
+    same training rows than the one its search chose on (the winner's curse)."""
+    return seed + 1
+
+
 PARAM_PREFIX = "model.params."
 DEFAULT_MAX_GRID = 1000
 

@@ -1,6 +1,7 @@
 # --config sweep=NAME: per model of configs/sweep/NAME.yaml, shard jobs that run many
 # trials each (scored by CV on the training part: the test split is no input here), then
-# a selection job whose best.json is an input of the tuned model's train and evaluate.
+# a selection job whose best.json (the selected trial, scored again by CV on a fresh fold
+# split) is an input of the tuned model's train and evaluate.
 
 
 rule sweep_shard:
@@ -32,6 +33,8 @@ rule sweep_shard:
 rule sweep_select:
     input:
         shards=sweep_shards,
+        train=PATHS.train_data,
+        summary=PATHS.data_summary,
     output:
         trials=PATHS.sweep_trials("{sweep}", "{model}"),
         best=PATHS.sweep_best("{sweep}", "{model}"),
@@ -53,7 +56,8 @@ rule sweep_select:
         runtime=10,
     params:
         *code_of("sweep_select"),
-        config=config_of("task", "evaluation.primary_metric", "mlflow", "paths"),
+        # The selected trial is scored again on fresh folds: what a fit reads.
+        config=config_of(*FIT_KEYS, "mlflow"),
         sweep=lambda wildcards: PLAN.shard_spec(wildcards.model),
     script:
         "../scripts/stage.py"

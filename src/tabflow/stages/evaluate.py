@@ -87,7 +87,10 @@ def run(job: Job) -> dict[str, float]:
     backend = store.tracking_uri(cfg)  # before connect() may switch to the main's server
     experiment_id, parent_run_id = store.connect(cfg, paths)
     fit = read_json(paths.train_info(name))
-    cv_metrics = flat_cv(read_json(paths.cv(name)))
+    cv = read_json(paths.cv(name))
+    cv_metrics = flat_cv(cv)
+    if "search" in cv:  # a tuned model: its search's best beside the fresh estimate
+        cv_metrics.update({f"search_{k}": v for k, v in flat_cv(cv["search"]).items()})
     train = pd.read_parquet(paths.train_data)
     test = pd.concat([X, y], axis=1)
     run = model_run.log_model_run(

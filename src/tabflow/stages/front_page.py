@@ -20,13 +20,15 @@ def _escape(text: Any) -> str:
 
 
 def render(rows: list[dict[str, Any]], summary: dict[str, Any], decision: dict[str, Any]) -> str:
-    from tabflow.leaderboard import cv_text, metrics_of, primary_metric
+    from tabflow.leaderboard import SEARCH_NOTE, cv_text, metrics_of, primary_metric, search_key
     from tabflow.metrics import ordered
 
     metric = primary_metric(rows)
     folds = int(rows[0]["cv_folds"])
     names = ordered(metric, metrics_of(rows))[:4]
     task = summary.get("task", "binary")
+    key = search_key(metric)
+    searched = any(key in row for row in rows)
     lines = [
         "Results",
         "=======",
@@ -48,11 +50,16 @@ def render(rows: list[dict[str, Any]], summary: dict[str, Any], decision: dict[s
         "     - model",
         *(f"     - CV {m}" for m in names[:1]),
         *(f"     - test {m}" for m in names),
+        *([f"     - search's best CV {metric}"] if searched else []),
     ]
     for row in rows:
         lines += [f"   * - {row['rank']}", f"     - {_escape(row['model'])}"]
         lines += [f"     - {cv_text(row, metric)}"]
         lines += [f"     - {row[m]:.4f}" for m in names]
+        if searched:
+            lines += [f"     - {row[key]:.4f}" if key in row else "     -"]
+    if searched:
+        lines += ["", _escape(SEARCH_NOTE)]
     validation = summary.get("validation", {})
     warnings = [
         *(f"constant column {_escape(c)}" for c in validation.get("constant_columns", [])),

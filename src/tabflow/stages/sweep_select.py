@@ -103,10 +103,26 @@ def select(rows: list[dict[str, Any]], metric: str, label: str = "") -> dict[str
     return min(scored, key=lambda r: (better_first(metric, r[mean]), r[std], r["trial"]))
 
 
+def rescore(job: Job, best: dict[str, Any], label: str) -> tuple[dict[str, Any], int]:
+    """The selected parameters scored again by CV on another fold split of the same
+    training rows (a score the selection did not see; cached like a trial), and its seed."""
+    from tabflow.stages.sweep_shard import Trials
+    from tabflow.sweep import fresh_seed
+
+    seed = fresh_seed(int(job.cfg.training.random_state))
+    result = Trials(job, seed=seed).score(best["params"])
+    if result.get("error"):
+        raise DataError(
+            f"{label}the selected trial {best['trial']} {best['params']} failed on a fresh "
+            f"fold split (seed {seed}): {result['error']}"
+        )
+    return result["cv"], seed
+
+
 def run(job: Job) -> dict[str, Any]:
     import pandas as pd
 
-    from tabflow.metrics import cv_key, nested_cv
+    from tabflow.metrics import cv_key, flat_cv, nested_cv
     from tabflow.tracking import store, sweep_run
 
     spec, model, cfg = job.params["sweep"], str(job.model), job.cfg
@@ -134,7 +150,21 @@ def run(job: Job) -> dict[str, Any]:
         best[cv_key(metric, "mean")],
         best[cv_key(metric, "std")],
     )
-    table = pd.DataFrame([_flat(r, r is best) for r in rows], dtype=object)  # ints stay ints
+    fresh, seed = rescore(job, best, f"sweep {spec['name']} of {model}: ")
+    log.info(
+        "%s: the selected trial on a fresh fold split (seed %d): %s %.4f ± %.4f (the "
+        "search's best, on the folds it chose on: %.4f)",
+        model,
+        seed,
+        metric,
+        fresh[metric]["mean"],
+        fresh[metric]["std"],
+        best[cv_key(metric, "mean")],
+    )
+    again = {f"fresh_{k}": v for k, v in flat_cv(fresh).items()}
+    table = pd.DataFrame(  # ints stay ints
+        [{**_flat(r, r is best), **(again if r is best else {})} for r in rows], dtype=object
+    )
     name = spec["name"]
     write_with(paths.sweep_trials(name, model), lambda p: table.to_csv(p, index=False))
     scored = [r for r in rows if not r.get("error")]
@@ -146,6 +176,8 @@ def run(job: Job) -> dict[str, Any]:
         "params": best["params"],
         "n_trials": len(rows),
         "cv": nested_cv(best),
+        "fresh_cv": fresh,
+        "fresh_seed": seed,
     }
     backend = store.tracking_uri(cfg)
     experiment_id, parent_run_id = store.connect(cfg, paths)

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 class Trials:
     """Scores trials of one model on the training part, through the trial cache."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, seed: int | None = None) -> None:
+        """`seed`: the CV folds' (default: training.random_state's)."""
         import pandas as pd
 
         from tabflow.data import xy
@@ -45,7 +46,7 @@ class Trials:
             "data": file_digest(self.paths.train_data, "sha256"),
             "reading": self.reading,
             "folds": int(job.cfg.evaluation.cv_folds),
-            "seed": int(job.cfg.training.random_state),
+            "seed": int(job.cfg.training.random_state) if seed is None else seed,
             "code": code_of("sweep_shard"),
         }
         self.fitted = self.cached = 0

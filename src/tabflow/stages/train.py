@@ -15,11 +15,21 @@ log = logging.getLogger(__name__)
 
 def run(job: Job) -> None:
     assert job.model is not None
-    fit(job.cfg, job.model, job.threads)
+    fit(job.cfg, job.model, job.threads, tuned=job.params.get("tuned"))
 
 
-def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True) -> None:
-    """Fit (and, unless told not to, first cross-validate) the model; write its files."""
+def fit(
+    cfg: Any,
+    model_name: str,
+    threads: int = 1,
+    cross_validate: bool = True,
+    tuned: dict[str, Any] | None = None,
+) -> None:
+    """Fit (and, unless told not to, first cross-validate) the model; write its files.
+
+    `tuned`: a sweep's best.json. Its selection scored the parameters again on a fresh
+    fold split: that is the model's CV (an estimate the search did not choose on), the
+    search's best beside it; nothing is cross-validated again here."""
     import pandas as pd
 
     from tabflow import metrics
@@ -33,7 +43,20 @@ def fit(cfg: Any, model_name: str, threads: int = 1, cross_validate: bool = True
     pipeline = build_pipeline(cfg.model, summary["reading"], n_jobs=threads)
     X, y = xy(df, cfg.data.target_col)
     log.info("%s: training on %d rows x %d columns", model_name, X.shape[0], X.shape[1])
-    if cross_validate:
+    if tuned is not None:
+        fresh = tuned["fresh_cv"]
+        cv = {**fresh, "seed": tuned["fresh_seed"], "search": tuned["cv"]}
+        primary = str(cfg.evaluation.primary_metric)
+        log.info(
+            "%s: CV %s %.4f on a fresh fold split (seed %d); the search's best %.4f",
+            model_name,
+            primary,
+            fresh[primary]["mean"],
+            tuned["fresh_seed"],
+            tuned["cv"][primary]["mean"],
+        )
+        write_json(paths.cv(model_name), cv)
+    elif cross_validate:
         folds = int(cfg.evaluation.cv_folds)
         seed = int(cfg.training.random_state)
         names = list(cfg.task.metrics)
