@@ -145,10 +145,72 @@ def test_the_best_trial_is_chosen_among_those_that_did_not_fail():
         select([rows[0], {**rows[0], "trial": 1}], "roc_auc", "sweep s of lr: ")
 
 
-def test_the_shards_of_a_grid_split_its_trials_once_each(in_root):
-    plan = make_plan([], ["rf", "lr"], sweep="small", sweep_shards=2)
-    for model in ("rf", "lr"):
-        count = len(plan.sweep["models"][model]["trials"])
-        numbers = [i for shard in range(2) for i, _ in plan.shard_trials(model, shard)]
-        assert sorted(numbers) == list(range(count))
-    assert make_plan([], ["rf", "lr"], sweep="small", cores=2).sweep["models"]["rf"]["shards"] == 1
+def test_the_shards_split_the_whole_sweep_one_per_core(in_root):
+    """Shards take trials of every model from one queue: as many as the cores given (at
+    least 8 trials each), or sweep_shards; small.yaml has 9 + 4 + 4 points."""
+    assert make_plan([], ["rf", "gb", "lr"], sweep="small", cores=3).sweep["shards"] == 3
+    assert make_plan([], ["rf", "gb", "lr"], sweep="small", cores=8).sweep["shards"] == 3
+    assert make_plan([], ["rf", "gb", "lr"], sweep="small", cores=1).sweep["shards"] == 1
+    plan = make_plan([], ["rf", "lr"], sweep="small", sweep_shards=4)
+    assert plan.sweep["shards"] == 4 and plan.shard_spec("lr")["count"] == 4
+
+
+QUEUED = """\
+strategy: grid
+space:
+  lr:
+    model.params.C: choice(0.1, 1, 10)
+  hgb:
+    model.params.max_leaf_nodes: choice(7, 15)
+"""
+
+
+def test_shards_take_each_trial_once_from_one_queue_whatever_ran_where(
+    shard, tmp_path, monkeypatch
+):
+    """The first shard to ask takes a trial; a shard that starts after the queue ran dry
+    takes none; the next invocation (a new queue) reads every trial back from the cache;
+    the selection gathers a model's trials from whichever shards hold them."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from tabflow.errors import DataError
+    from tabflow.io import write_json
+    from tabflow.paths import Paths
+    from tabflow.stages import Declared, Job
+    from tabflow.stages.sweep_select import gather
+    from tabflow.stages.sweep_shard import queue_order, run
+
+    configs = tmp_path / "configs"
+    shutil.copytree(ROOT / "configs", configs)
+    (configs / "sweep" / "queued.yaml").write_text(QUEUED)
+    monkeypatch.setenv("TABFLOW_CONFIG_DIR", str(configs))
+    cfg = shard().cfg
+    overrides = [f"data.raw_path={DEMO_CSV}", f"data.columns_for={DEMO_CSV}"]
+    plan = make_plan(overrides, ["lr", "hgb"], sweep="queued", sweep_shards=2)
+    spec = plan.queue_spec()
+    assert queue_order(spec) == [("hgb", 0), ("lr", 0), ("hgb", 1), ("lr", 1), ("lr", 2)]
+    paths = Paths.from_config(cfg)
+
+    def shard_job(index: int) -> list[dict]:
+        configs_of = {m: plan.configs[m] for m in spec["models"]}
+        params = {"sweep": spec, "shard": index, "configs": configs_of}
+        run(Job(Declared(plan.configs["lr"], None), params=params))
+        return json.loads(Path(paths.sweep_shard("queued", index)).read_text())["trials"]
+
+    first, late = shard_job(0), shard_job(1)
+    assert [(r["model"], r["trial"]) for r in first] == queue_order(spec) and late == []
+    assert not any(r["cached"] for r in first)
+    shutil.rmtree(paths.sweep_queue("queued"))  # what a new invocation's start does
+    again = shard_job(1)
+    assert len(again) == 5 and all(r["cached"] for r in again)
+    metrics = list(cfg.task.metrics)
+    rows = gather(paths, plan.shard_spec("lr"), "lr", metrics)
+    assert [r["trial"] for r in rows] == [0, 1, 2] and "model" not in rows[0]
+    assert [r["params"] for r in rows] == [{"C": 0.1}, {"C": 1}, {"C": 10}]
+    kept = [r for r in first if (r["model"], r["trial"]) != ("hgb", 1)]
+    for index, trials in ((0, kept), (1, [])):
+        write_json(paths.sweep_shard("queued", index), {"studies": {}, "trials": trials})
+    with pytest.raises(DataError, match=r"sweep queued of hgb: no shard ran trial\(s\) \[1\]"):
+        gather(paths, plan.shard_spec("hgb"), "hgb", metrics)

@@ -45,6 +45,10 @@ class Hooks:
         from tabflow.stages import STAGES
 
         remove_stale_temp_files(self.plan.paths.results_dir)
+        if "sweep_shard" in rules and self.plan.sweep:  # this invocation's shards: a new queue
+            import shutil
+
+            shutil.rmtree(self.plan.paths.sweep_queue(self.plan.sweep["name"]), ignore_errors=True)
         if not any(STAGES[rule].logs for rule in rules if rule in STAGES):
             return
         from tabflow.tracking.workflow_run import Invocation

@@ -101,9 +101,14 @@ class Paths:
     def _sweep(self, sweep: str, model: str, file: str) -> str:
         return self._r("sweeps", sweep, model, file)
 
-    def sweep_shard(self, sweep: str, model: str, shard: int | str) -> str:
-        """The trials one shard job ran (or read from the trial cache)."""
-        return self._sweep(sweep, model, f"shard-{shard}.json")
+    def sweep_shard(self, sweep: str, shard: int | str) -> str:
+        """The trials (of any model) one shard job ran or read from the trial cache."""
+        return self._r("sweeps", sweep, f"shard-{shard}.json")
+
+    def sweep_queue(self, sweep: str) -> str:
+        """The trials the shards of this invocation took, one empty file each (emptied as
+        the invocation starts)."""
+        return self._r("sweeps", sweep, "queue")
 
     def sweep_trials(self, sweep: str, model: str) -> str:
         return self._sweep(sweep, model, "trials.csv")

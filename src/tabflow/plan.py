@@ -42,7 +42,7 @@ class Plan:
     configs: dict[str, dict[str, Any]]  # per model, resolved, without `notify`
     notify_urls: list[str]  # kept apart: they may hold secrets
     from_cache: bool = False
-    # --config sweep=NAME: {name, strategy, trials, models: {model: {space, trials, shards}}}
+    # --config sweep=NAME: {name, strategy, trials, shards, models: {model: {space, trials}}}
     sweep: dict[str, Any] | None = None
     tuned: dict[str, str] = field(default_factory=dict)  # rf-small -> rf
     # --config seeds=[...]: base model -> its per-seed models, trained in one job
@@ -64,20 +64,20 @@ class Plan:
         return [m for m in self.models if m not in batched]
 
     def shard_spec(self, model: str) -> dict[str, Any]:
-        """What a shard (and the selection) of a model's sweep needs to know."""
+        """What the selection of a model's sweep needs to know: its space, how many trials
+        it has, and how many shards ran them."""
         assert self.sweep is not None
         one = self.sweep["models"][model]
-        keys = ("name", "strategy", "trials")
-        spec = {**{k: self.sweep[k] for k in keys}, "space": one["space"], "shards": one["shards"]}
+        keys = ("name", "strategy", "trials", "shards")
+        count = len(one["trials"]) or self.sweep["trials"]
+        spec = {**{k: self.sweep[k] for k in keys}, "space": one["space"], "count": count}
         return canonical(spec)
 
-    def shard_trials(self, model: str, shard: int) -> list[list[Any]]:
-        """[[trial number, params], ...] of one shard: every shards-th trial."""
+    def queue_spec(self) -> dict[str, Any]:
+        """What every shard gets: the sweep, and each model's space and trials. The shards
+        take the trials of every model from one queue (tabflow.stages.sweep_shard)."""
         assert self.sweep is not None
-        one = self.sweep["models"][model]
-        return canonical(
-            [[i, t] for i, t in enumerate(one["trials"]) if i % one["shards"] == shard]
-        )
+        return canonical(self.sweep)
 
     @property
     def task(self) -> str:
@@ -303,18 +303,16 @@ def sweep_plan(
             raise ConfigError(f"--config sweep_shards={shards!r}: give a whole number >= 1")
     out: dict[str, Any] = {**{k: getattr(spec, k) for k in ("name", "strategy", "trials")}}
     out["models"] = {}
+    total = 0
     for model, dims in spec.space.items():
         seed = int(configs[model]["training"]["random_state"])
         trials = sweeps.trials(spec, model, seed)
-        count = len(trials) or spec.trials
-        # Shards in parallel over the cores given, at least 8 trials each.
-        fit = max(1, min(math.ceil(cores / len(spec.space)), math.ceil(count / 8)))
-        n = asked if shards not in (None, "") else fit
-        out["models"][model] = {
-            "space": [d.to_dict() for d in dims],
-            "trials": trials,
-            "shards": min(n, count),
-        }
+        total += len(trials) or spec.trials
+        out["models"][model] = {"space": [d.to_dict() for d in dims], "trials": trials}
+    # Shards take the trials of every model from one queue: one per core given, at least
+    # 8 trials each.
+    fit = max(1, min(cores, math.ceil(total / 8)))
+    out["shards"] = min(asked if shards not in (None, "") else fit, total)
     return out, {spec.tuned(m): m for m in spec.space}
 
 

@@ -112,11 +112,8 @@ def tuned_input(wildcards):
 
 
 def sweep_shards(wildcards):
-    """The shard files of a model's sweep."""
-    count = PLAN.shard_spec(wildcards.model)["shards"]
-    return [
-        PATHS.sweep_shard(wildcards.sweep, wildcards.model, i) for i in range(count)
-    ]
+    """The shard files of the sweep (any of them may have run a trial of any model)."""
+    return [PATHS.sweep_shard(wildcards.sweep, i) for i in range(PLAN.sweep["shards"])]
 
 
 def sweep_outputs():

@@ -1,6 +1,7 @@
-# --config sweep=NAME: per model of configs/sweep/NAME.yaml, shard jobs that run many
-# trials each (scored by CV on the training part: the test split is no input here), then
-# a selection job whose best.json (the selected trial, scored again by CV on a fresh fold
+# --config sweep=NAME: shard jobs that take the trials of every model of
+# configs/sweep/NAME.yaml from one queue until none is left (each scored by CV on the
+# training part: the test split is no input here), then per model a selection job whose
+# best.json (the selected trial, scored again by CV on a fresh fold
 # split) is an input of the tuned model's train and evaluate.
 
 
@@ -9,9 +10,9 @@ rule sweep_shard:
         train=PATHS.train_data,
         summary=PATHS.data_summary,
     output:
-        PATHS.sweep_shard("{sweep}", "{model}", "{shard}"),
+        PATHS.sweep_shard("{sweep}", "{shard}"),
     log:
-        PATHS.log("sweep_shard", "{sweep}-{model}-{shard}"),
+        PATHS.log("sweep_shard", "{sweep}-{shard}"),
     conda:
         ENV
     threads: 1
@@ -20,12 +21,13 @@ rule sweep_shard:
         runtime=60,
     params:
         *code_of("sweep_shard"),
-        config=config_of(*FIT_KEYS),
-        sweep=lambda wildcards: PLAN.shard_spec(wildcards.model),
+        config=config_of("data.target_col", "paths"),
+        # What a fit reads, per swept model; the sweep with every model's trials.
+        configs=lambda wildcards: {
+            model: PLAN.select(model, FIT_KEYS) for model in PLAN.sweep["models"]
+        },
+        sweep=lambda wildcards: PLAN.queue_spec(),
         shard=lambda wildcards: int(wildcards.shard),
-        trials=lambda wildcards: PLAN.shard_trials(
-            wildcards.model, int(wildcards.shard)
-        ),
     script:
         "../scripts/stage.py"
 

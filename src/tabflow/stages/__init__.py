@@ -39,7 +39,7 @@ STAGES: dict[str, Stage] = {
     "train": Stage("tabflow.stages.train:run", per_model=True),
     "evaluate": Stage("tabflow.stages.evaluate:run", per_model=True, logs=True),
     "leaderboard": Stage("tabflow.stages.leaderboard:run", per_model=False),
-    "sweep_shard": Stage("tabflow.stages.sweep_shard:run", per_model=True),
+    "sweep_shard": Stage("tabflow.stages.sweep_shard:run", per_model=False),
     "sweep_select": Stage("tabflow.stages.sweep_select:run", per_model=True, logs=True),
     "seed_batch": Stage("tabflow.stages.seed_batch:run", per_model=True, logs=True),
     "register": Stage("tabflow.stages.register:run", per_model=False, logs=True),

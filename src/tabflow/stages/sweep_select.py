@@ -21,10 +21,21 @@ log = logging.getLogger(__name__)
 def gather(
     paths: Paths, spec: dict[str, Any], model: str, metrics: list[str]
 ) -> list[dict[str, Any]]:
-    """Every trial of a model's sweep: from its shards, or (tpe) from the shared study."""
-    shards = [read_json(paths.sweep_shard(spec["name"], model, i)) for i in range(spec["shards"])]
+    """Every trial of a model's sweep: from the shards (whichever took it; a shard that ran
+    again after a Ctrl-C read the others' back), or (tpe) from the shared study."""
+    shards = [read_json(paths.sweep_shard(spec["name"], i)) for i in range(spec["shards"])]
     if spec["strategy"] != "tpe":
-        return sorted((r for shard in shards for r in shard["trials"]), key=lambda r: r["trial"])
+        found: dict[int, dict[str, Any]] = {}
+        for shard in shards:
+            for r in shard["trials"]:
+                if r["model"] == model:
+                    found.setdefault(r["trial"], _trial_row(r))
+        if missing := sorted(set(range(spec["count"])) - set(found)):
+            raise DataError(
+                f"sweep {spec['name']} of {model}: no shard ran trial(s) {missing[:5]}; "
+                f"run the sweep again (snakemake --forcerun sweep_shard)"
+            )
+        return [found[i] for i in sorted(found) if i < spec["count"]]
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -32,14 +43,20 @@ def gather(
     from tabflow.stages.sweep_shard import DONE, row
 
     storage = JournalStorage(JournalFileBackend(paths.optuna_journal(spec["name"], model)))
-    study = optuna.load_study(study_name=shards[0]["study"], storage=storage)
+    name = next(s["studies"][model] for s in shards if model in s["studies"])
+    study = optuna.load_study(study_name=name, storage=storage)
     states = tuple(getattr(optuna.trial.TrialState, state) for state in DONE)
     done = study.get_trials(deepcopy=False, states=states)
     return [
         row(t.number, t.params, t.user_attrs["result"], metrics)
         for t in done
-        if "result" in t.user_attrs
+        if "result" in t.user_attrs and t.user_attrs.get("slot", 0) < spec["count"]
     ]
+
+
+def _trial_row(shard_row: dict[str, Any]) -> dict[str, Any]:
+    """A trial as trials.csv has it: without the model and the wall-clock times."""
+    return {k: v for k, v in shard_row.items() if k not in ("model", "started", "ended")}
 
 
 def _flat(row: dict[str, Any], selected: bool) -> dict[str, Any]:

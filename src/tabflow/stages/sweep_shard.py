@@ -1,22 +1,28 @@
-"""Stage 'sweep_shard': one job runs many trials of a model's sweep, each scored by
-k-fold CV on the training part (stratified for classes; the test split is not an input).
+"""Stage 'sweep_shard': the shard jobs of a sweep take its trials, of every model, from
+one queue until none is left, and score each by k-fold CV on the training part
+(stratified for classes; the test split is not an input). However the trials' costs
+spread, every shard stays busy until the last trial is taken.
 
+The queue is a folder of this invocation (emptied as it starts): a shard takes a trial by
+creating its file, which only one can (O_EXCL, also on a cluster's shared file system).
 Every trial's scores go to a cache under a digest of all they depend on (the model's
 config with the trial's parameters, the training rows, the CV settings, the code), so a
-trial already scored by any earlier shard or sweep is read back, not fitted again.
+trial already scored by any earlier shard or sweep is read back, not fitted again: a
+shard that starts again after a Ctrl-C takes the whole queue and reads most of it back.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from tabflow.io import file_digest, read_json, write_json
 from tabflow.paths import Paths
-from tabflow.stages import Job
+from tabflow.stages import Declared, Job
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +30,9 @@ log = logging.getLogger(__name__)
 class Trials:
     """Scores trials of one model on the training part, through the trial cache."""
 
-    def __init__(self, job: Job, seed: int | None = None) -> None:
-        """`seed`: the CV folds' (default: training.random_state's)."""
+    def __init__(self, job: Job, seed: int | None = None, data: tuple | None = None) -> None:
+        """`seed`: the CV folds' (default: training.random_state's); `data`: the training
+        rows (X, y), if already read."""
         import pandas as pd
 
         from tabflow.data import xy
@@ -37,7 +44,9 @@ class Trials:
         self.paths = Paths.from_config(job.cfg)
         summary = read_json(self.paths.data_summary)
         self.reading = summary["reading"]
-        self.X, self.y = xy(pd.read_parquet(self.paths.train_data), job.cfg.data.target_col)
+        if data is None:
+            data = xy(pd.read_parquet(self.paths.train_data), job.cfg.data.target_col)
+        self.X, self.y = data
         self.primary = str(job.cfg.evaluation.primary_metric)
         self.task = str(job.cfg.task.name)
         self.metrics = list(job.cfg.task.metrics)
@@ -124,26 +133,63 @@ def row(
 def run(job: Job) -> None:
     spec = job.params["sweep"]
     shard, shards = int(job.params["shard"]), int(spec["shards"])
-    trials = Trials(job)
-    label = f"{trials.model} shard {shard + 1}/{shards}"
-    study = None
-    if spec["strategy"] == "tpe":
-        study, rows = _tpe(job, trials, spec, shard, label)
-    else:
-        rows = []
-        for index, params in job.params["trials"]:
+    paths = Paths.from_config(job.cfg)
+    label = f"shard {shard + 1}/{shards}"
+    queue = Queue(paths.sweep_queue(spec["name"]))
+    scorers: dict[str, Trials] = {}
+    studies: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    for model, index in queue_order(spec):
+        if not queue.take(model, index):
+            continue  # another shard has it
+        if model not in scorers:
+            cfg = Declared(job.params["configs"][model], "sweep_shard")
+            first = next(iter(scorers.values()), None)  # the training rows, read once
+            data = (first.X, first.y) if first else None
+            scorers[model] = Trials(Job(cfg, model=model, threads=job.threads), data=data)
+        trials = scorers[model]
+        started = time.time()  # wall clock: make bench reads when the trial phase ran
+        if spec["strategy"] == "tpe":
+            if model not in studies:
+                studies[model] = _study(trials, spec, shard)
+            line = _tpe_trial(studies[model], trials, spec, index, f"{label}: {model}")
+        else:
+            params = spec["models"][model]["trials"][index]
             result = trials.score(params)
-            rows.append(row(index, params, result, trials.metrics))
-            _log_trial(label, index, params, result, trials.primary)
+            line = row(index, params, result, trials.metrics)
+            _log_trial(f"{label}: {model}", index, params, result, trials.primary)
+        rows.append({"model": model, "started": started, "ended": time.time(), **line})
+    fitted = sum(t.fitted for t in scorers.values())
+    cached = sum(t.cached for t in scorers.values())
     log.info(
-        "%s: %d trials, %d fitted, %d read from the trial cache",
-        label,
-        len(rows),
-        trials.fitted,
-        trials.cached,
+        "%s: %d trials, %d fitted, %d read from the trial cache", label, len(rows), fitted, cached
     )
-    out = Paths.from_config(job.cfg).sweep_shard(spec["name"], trials.model, shard)
-    write_json(out, {"study": study, "trials": rows})
+    names = {model: study.study_name for model, study in studies.items()}
+    write_json(paths.sweep_shard(spec["name"], shard), {"studies": names, "trials": rows})
+
+
+def queue_order(spec: dict[str, Any]) -> list[tuple[str, int]]:
+    """Every (model, trial) of the sweep, the models' trials interleaved (the costly model's
+    trials spread over the whole queue, not left for its end). tpe: a model's `trials`
+    slots, each asked of Optuna when a shard takes it."""
+    counts = {m: len(one["trials"]) or int(spec["trials"]) for m, one in spec["models"].items()}
+    return [(m, i) for i in range(max(counts.values())) for m in counts if i < counts[m]]
+
+
+class Queue:
+    """This invocation's queue of trials: taking one creates its file, which only one
+    shard can."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def take(self, model: str, index: int) -> bool:
+        try:
+            os.close(os.open(self.folder / f"{model}-{index}", os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+        return True
 
 
 def _log_trial(label: str, index: int, params: dict, result: dict, primary: str) -> None:
@@ -164,18 +210,17 @@ def _log_trial(label: str, index: int, params: dict, result: dict, primary: str)
     )
 
 
-def _tpe(job: Job, trials: Trials, spec: dict, shard: int, label: str) -> tuple[str, list]:
-    """Ask Optuna for trials until the model's study has `trials` complete ones; the shards
-    of a model share the study through a journal file next to its results."""
+def _study(trials: Trials, spec: dict[str, Any], shard: int) -> Any:
+    """The model's Optuna study, which every shard shares through a journal file next to
+    its results; this shard's sampler."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
     from tabflow.metrics import ALL
-    from tabflow.sweep import Dimension, distributions, trial_key
+    from tabflow.sweep import trial_key
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = distributions([Dimension.from_dict(d) for d in spec["space"]])
     journal = Path(trials.paths.optuna_journal(spec["name"], trials.model))
     journal.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(journal)))
@@ -185,36 +230,35 @@ def _tpe(job: Job, trials: Trials, spec: dict, shard: int, label: str) -> tuple[
     # Seeded by the shard and by how far the study got: a shard started again proposes
     # new points rather than the ones its first start proposed (the cache has those).
     started = len(optuna.load_study(study_name=name, storage=storage).trials)
-    seed = trials.base["seed"] + 1000 * shard + started
-    sampler = optuna.samplers.TPESampler(seed=seed)
-    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
-    rows: list[dict[str, Any]] = []
+    sampler = optuna.samplers.TPESampler(seed=trials.base["seed"] + 1000 * shard + started)
+    return optuna.load_study(study_name=name, storage=storage, sampler=sampler)
 
-    def objective(trial: optuna.Trial) -> float:
-        params = {name: _suggest(trial, name, dist) for name, dist in space.items()}
-        result = trials.score(params)
-        trial.set_user_attr("result", result)
-        trial.set_user_attr("shard", shard)
-        rows.append(row(trial.number, params, result, trials.metrics))
-        _log_trial(label, trial.number, params, result, trials.primary)
-        if result.get("error"):
-            return math.nan  # Optuna records the trial as FAIL and goes on
-        return float(result["cv"][trials.primary]["mean"])
 
-    # Each shard owns a share of `trials` and runs until its share is done (complete or
-    # failed), so the count is exact however the shards interleave (and raising `trials`
-    # adds the rest).
-    shards, total = int(spec["shards"]), int(spec["trials"])
-    share = total // shards + (1 if shard < total % shards else 0)
+def _tpe_trial(study: Any, trials: Trials, spec: dict, slot: int, label: str) -> dict:
+    """Slot `slot` of a model's tpe trials: the trial an earlier invocation ran for it, or
+    a new one asked of the study."""
+    import optuna
+
+    from tabflow.sweep import Dimension, distributions
+
     complete = tuple(getattr(optuna.trial.TrialState, state) for state in DONE)
-    mine = [
-        t
-        for t in study.get_trials(deepcopy=False, states=complete)
-        if t.user_attrs.get("shard") == shard
-    ]
-    if len(mine) < share:
-        study.optimize(objective, n_trials=share - len(mine))
-    return name, rows
+    for done in study.get_trials(deepcopy=False, states=complete):
+        if done.user_attrs.get("slot") == slot and "result" in done.user_attrs:
+            trials.cached += 1
+            result = {**done.user_attrs["result"], "cached": True}
+            return row(done.number, done.params, result, trials.metrics)
+    space = distributions([Dimension.from_dict(d) for d in spec["models"][trials.model]["space"]])
+    trial = study.ask()
+    params = {name: _suggest(trial, name, dist) for name, dist in space.items()}
+    result = trials.score(params)
+    trial.set_user_attr("result", result)
+    trial.set_user_attr("slot", slot)
+    _log_trial(label, trial.number, params, result, trials.primary)
+    if result.get("error"):
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)  # recorded, and the sweep goes on
+    else:
+        study.tell(trial, float(result["cv"][trials.primary]["mean"]))
+    return row(trial.number, params, result, trials.metrics)
 
 
 DONE = ("COMPLETE", "FAIL")  # the states of a tpe trial that is over
