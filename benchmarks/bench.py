@@ -20,8 +20,10 @@ reported as medians of `--reps` repetitions (this machine is shared and noisy):
   sweep        configs/sweep/wide.yaml (3 models x 40 random trials, 5-fold CV, each trial
                an MLflow child run, then each best refit and tested): snakemake -j 3
                against (a) one process in a plain loop (one_process.py --sweep, CV with
-               n_jobs=2), (b) one Snakemake job per trial (sweep_shards=40), (c) Hydra
+               n_jobs=2), (b) one Snakemake job per trial (sweep_shards=<trials>), (c) Hydra
                multirun with the basic launcher over benchmarks/hydra_trial.py (trials only)
+  skewed       SKEWED (120 grid points; an rf or gb trial costs many lr trials): the sweep
+               against the plain loop as in sweep, alternating (trial phase, busy cores)
   extension    a 24-point grid, then grown to 36 points: trials fitted and wall time
   boosting     a 1,000,000-row, 20-feature make_classification CSV, and the same in
                regression (make_regression), through lgbm, xgb, hgb, gb and rf: each job's
@@ -71,6 +73,7 @@ ALL_CASES = (
     "many",
     "sweep",
     "extension",
+    "skewed",
     "boosting",
     "threads",
     "huge",
@@ -87,7 +90,8 @@ BUDGET = {  # issue 6, on this 2-core machine
     "large_memory_ratio": 1.5,
     "many_dag_seconds": 3.0,
     "many_ratio": 1.5,  # issue 14: seeds against the same work in one process
-    "sweep_vs_loop": 1.0,  # (a)
+    "sweep_vs_loop": 1.3,  # (a), issue 23: the whole run
+    "sweep_trial_phase": 1.1,  # issue 23: first trial started to last ended
     "sweep_vs_job_per_trial": 0.25,  # (b)
     "boosting_wall_ratio": 1.2,  # issue 22: the workflow against one process
     "huge_peak_mb": 24 * 1024,  # issue 22: 5,000,000 rows within the machine's memory
@@ -606,6 +610,73 @@ def case_many(b: Bench, out: dict, n_seeds: int) -> None:
     b.clean()
 
 
+# The issue 23 space: one model's trials cost many times another's (a 120-point grid).
+LR_C = [str(c * 10.0**e) for e in range(-3, 4) for c in (1, 2, 5)][:20]
+SKEWED = f"""\
+strategy: grid
+space:
+  rf:
+    model.params.n_estimators: choice(50, 100, 200, 300)
+    model.params.max_depth: choice(2, 4, 6, 8, null)
+    model.params.min_samples_leaf: choice(1, 3)
+  lr:
+    model.params.C: choice({", ".join(LR_C)})
+    model.params.fit_intercept: choice(true, false)
+  gb:
+    model.params.n_estimators: choice(50, 100, 150, 200)
+    model.params.max_depth: choice(2, 3, 4, 5, 6)
+    model.params.learning_rate: choice(0.05, 0.1)
+"""
+
+
+QUICK_SKEWED = """\
+strategy: grid
+space:
+  lr:
+    model.params.C: choice(0.1, 1, 10)
+"""
+
+
+class CpuSampler:
+    """The machine's busy CPU time, sampled from /proc/stat every quarter second, to tell
+    how busy the cores were in a window (the sweep's trial phase)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.samples: list[tuple[float, int, int]] = []  # (time, busy jiffies, all jiffies)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            with open("/proc/stat") as fh:
+                values = [int(v) for v in fh.readline().split()[1:]]
+            idle = values[3] + values[4]  # idle + iowait
+            self.samples.append((time.time(), sum(values) - idle, sum(values)))
+            self.stop.wait(0.25)
+
+    def busy(self, start: float, end: float) -> float | None:
+        """The fraction of all cores busy between two wall-clock times."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2:
+            return None
+        (_, busy0, all0), (_, busy1, all1) = inside[0], inside[-1]
+        return round((busy1 - busy0) / (all1 - all0), 3) if all1 > all0 else None
+
+
+def _trial_phase(results: Path, name: str) -> tuple[float, float] | None:
+    """(first trial started, last trial ended), wall clock, over the shards' fitted trials."""
+    rows = [
+        r
+        for path in (results / "sweeps" / name).glob("shard-*.json")
+        for r in json.loads(path.read_text())["trials"]
+        if not r["cached"]
+    ]
+    return (min(r["started"] for r in rows), max(r["ended"] for r in rows)) if rows else None
+
+
 def _fitted(results: Path) -> tuple[int, int]:
     """(trials fitted, read from the cache) over the shard logs of the last run."""
     fitted = cached = 0
@@ -615,8 +686,10 @@ def _fitted(results: Path) -> tuple[int, int]:
     return fitted, cached
 
 
-def case_sweep(b: Bench, out: dict, name: str) -> None:
-    """The sweep's trials and tuned models (no default models) three ways, alternating."""
+def case_sweep(b: Bench, out: dict, name: str, key: str = "sweep", more: bool = True) -> None:
+    """The sweep's trials and tuned models (no default models) against the plain loop,
+    alternating: the whole run, and the trial phase (first trial started to last ended)
+    with how busy the cores were in it. `more`: also (b) a job per trial, (c) Hydra."""
     import yaml
 
     space = yaml.safe_load((b.work / "configs" / "sweep" / f"{name}.yaml").read_text())
@@ -626,21 +699,66 @@ def case_sweep(b: Bench, out: dict, name: str) -> None:
     config = ["--config", f"sweep={name}", f"models=[{','.join(b.models)}]"]
     counts = {m: 0 for m in swept}
     fitted = 0
+    phases: dict[str, list[dict]] = {"ours": [], "loop": []}
+    sampler = CpuSampler()
+
+    def phase(who: str, window: tuple[float, float] | None, started: float) -> None:
+        if window:
+            phases[who].append(
+                {
+                    "trials_s": round(window[1] - window[0], 2),
+                    "busy": sampler.busy(*window),
+                    "after_trials_s": round(time.time() - window[1], 2),
+                    "before_trials_s": round(window[0] - started, 2),
+                }
+            )
 
     def sweep() -> float:
         nonlocal fitted
+        started = time.time()
         seconds = b.time("snakemake", "-j", "3", *targets, *config)
         fitted, _ = _fitted(b.work / "results")
-        for model in swept:
-            shards = (b.work / "results" / "sweeps" / name / model).glob("shard-*.json")
-            counts[model] = sum(len(json.loads(p.read_text())["trials"]) for p in shards)
+        counts.update(dict.fromkeys(swept, 0))
+        for path in (b.work / "results" / "sweeps" / name).glob("shard-*.json"):
+            for r in json.loads(path.read_text())["trials"]:
+                counts[r["model"]] += 1
+        phase("ours", _trial_phase(b.work / "results", name), started)
         return seconds
 
-    t = alternate(b, ours=sweep, loop=lambda: b.one_process("", "--sweep", name))
-    ours, loop = t["ours"], t["loop"]
+    def loop() -> float:
+        started = time.time()
+        seconds = b.one_process("", "--sweep", name)
+        found = re.search(r"trials: ([\d.]+) ([\d.]+)", b.last_output)
+        phase("loop", (float(found[1]), float(found[2])) if found else None, started)
+        return seconds
+
+    try:
+        t = alternate(b, ours=sweep, loop=loop)
+    finally:
+        sampler.stop.set()
+    ours, loop_s = t["ours"], t["loop"]
     trials = sum(counts.values())
+    trial_s = {who: median([p["trials_s"] for p in got]) for who, got in phases.items()}
+    result = {
+        "sweep": name,
+        "trials": trials,
+        "fitted": fitted,
+        "snakemake_s": ours,
+        "one_process_s": loop_s,
+        "snakemake_median_s": median(ours),
+        "one_process_median_s": median(loop_s),
+        "vs_loop": round(median(ours) / median(loop_s), 2),
+        "phases": phases,
+        "trial_phase_s": trial_s,
+        "trial_phase_vs_loop": round(trial_s["ours"] / trial_s["loop"], 2),
+        "busy": {who: median([p["busy"] or 0 for p in got]) for who, got in phases.items()},
+        "after_trials_s": median([p["after_trials_s"] for p in phases["ours"]]),
+    }
     b.clean()
-    per_trial = b.time("snakemake", "-j", "3", *targets, *config, "sweep_shards=40")
+    if not more:
+        out[key] = result
+        return
+    per_trial = b.time("snakemake", "-j", "3", *targets, *config, f"sweep_shards={trials}")
     jobs = len(list((b.work / "results" / "logs" / "sweep_shard").glob("*.log")))
     (b.work / "mlflow.db").unlink(missing_ok=True)
     # (c): the trials under Hydra's multirun, after the same preprocessing (kept from (b)).
@@ -656,15 +774,8 @@ def case_sweep(b: Bench, out: dict, name: str) -> None:
             f"trial=range(0,{n})",
         )
     b.clean()
-    out["sweep"] = {
-        "sweep": name,
-        "trials": trials,
-        "fitted": fitted,
-        "snakemake_s": ours,
-        "one_process_s": loop,
-        "snakemake_median_s": median(ours),
-        "one_process_median_s": median(loop),
-        "vs_loop": round(median(ours) / median(loop), 2),
+    out[key] = {
+        **result,
         "job_per_trial_s": round(per_trial, 2),
         "job_per_trial_jobs": jobs,
         "vs_job_per_trial": round(median(ours) / per_trial, 2),
@@ -860,6 +971,35 @@ def table(out: dict) -> str:
                 None,
             )
         )
+    for key, label in (("sweep", "7"), ("skewed", "7s")):
+        if c := out.get(key):
+            rows.append(
+                (
+                    f"{label} trial phase / loop's",
+                    f"{c['trial_phase_s']['ours']} s / {c['trial_phase_s']['loop']} s",
+                    c["trial_phase_vs_loop"],
+                    BUDGET["sweep_trial_phase"],
+                )
+            )
+            busy = c["busy"]
+            rows.append(
+                (
+                    f"{label} cores busy in it: ours, loop",
+                    f"{busy['ours']}, {busy['loop']}",
+                    None,
+                    None,
+                )
+            )
+            if key == "skewed":
+                rows.append(
+                    (
+                        f"7s skewed {c['trials']} trials / loop",
+                        f"{c['snakemake_median_s']} s / {c['one_process_median_s']} s",
+                        c["vs_loop"],
+                        BUDGET["sweep_vs_loop"],
+                    )
+                )
+            rows.append((f"{label} after the last trial", f"{c['after_trials_s']} s", None, None))
     if c := out.get("extension"):
         rows.append(
             (
@@ -1011,6 +1151,11 @@ def main(argv: list[str] | None = None) -> None:
                 case_sweep(b, out, "quick" if args.quick else "wide")
             elif case == "extension":
                 case_extension(b, out)
+            elif case == "skewed":
+                (work / "configs" / "sweep" / "skewed.yaml").write_text(
+                    QUICK_SKEWED if args.quick else SKEWED
+                )
+                case_sweep(b, out, "skewed", key="skewed", more=False)
             elif case == "boosting":
                 case_boosting(b, out, boosting_rows, args.sklearn_trees_fraction, csvs)
             elif case == "threads":

@@ -6,7 +6,8 @@ Run from a project root. Same stages, same config, same MLflow logging (the mode
 and the registration) as `snakemake -j 3`, one after the other in this process: imports
 happen once, nothing runs in parallel, there is no DAG and no rerun logic. With --sweep:
 the sweep's trials in a plain loop (the same trials, the same CV with n_jobs=2, each
-logged as an MLflow child run), then each model's best scored again by CV on a fresh fold
+logged as an MLflow child run; the time of the loop printed as `trials: <start> <end>`),
+then each model's best scored again by CV on a fresh fold
 split, refit, scored once on the test split and logged with its model; no default models,
 no trial cache.
 """
@@ -67,10 +68,11 @@ def sweep(plan) -> None:
     summary = read_json(paths.data_summary)
     X, y = xy(pd.read_parquet(paths.train_data), first.data.target_col)
     metric = str(first.evaluation.primary_metric)
+    rows: dict[str, list] = {model: [] for model in plan.sweep["models"]}
+    began = time.time()
     for model in plan.sweep["models"]:
         cfg = plan.cfg(model)
-        rows = []
-        for index, params in plan.shard_trials(model, 0):
+        for index, params in enumerate(plan.sweep["models"][model]["trials"]):
             model_cfg = cfg.model.to_dict()
             model_cfg["params"].update(params)
             pipeline = build_pipeline(model_cfg, summary["reading"])
@@ -88,11 +90,14 @@ def sweep(plan) -> None:
                 log_folds=False,
             )
             result = {"cv": cv, "fit_seconds": time.perf_counter() - start, "cached": False}
-            rows.append(row(index, params, result, list(cfg.task.metrics)))
-        best = select(rows, metric)
+            rows[model].append(row(index, params, result, list(cfg.task.metrics)))
+    print(f"trials: {began:.3f} {time.time():.3f}")  # make bench reads the trial phase
+    for model, found in rows.items():
+        cfg = plan.cfg(model)
+        best = select(found, metric)
         experiment_id, parent = store.connect(cfg, paths)
         name = plan.sweep["name"]
-        sweep_run.log_sweep(cfg, model, name, rows, best, [], experiment_id, parent, "")
+        sweep_run.log_sweep(cfg, model, name, found, best, [], experiment_id, parent, "")
         tuned = f"{model}-{name}"
         fresh, seed = rescore(Job(cfg, model=model, threads=2), best, "")
         chosen = {"cv": nested_cv(best), "fresh_cv": fresh, "fresh_seed": seed}

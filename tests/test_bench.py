@@ -53,6 +53,11 @@ def test_make_bench_quick_runs_every_case_and_reports_it(tmp_path):
     sweep = data["sweep"]
     assert sweep["trials"] == sweep["fitted"] == sweep["job_per_trial_jobs"] == 3
     assert sweep["one_process_median_s"] > 0 and sweep["hydra_multirun_trials_only_s"] > 0
+    for key in ("sweep", "skewed"):  # the trial phase, side by side with the loop's
+        phase = data[key]
+        assert phase["trial_phase_s"]["ours"] > 0 < phase["trial_phase_s"]["loop"], phase
+        assert 0 < phase["busy"]["ours"] <= 1 and phase["after_trials_s"] > 0, phase
+    assert data["skewed"]["trials"] == data["skewed"]["fitted"] == 3
     extension = data["extension"]  # the grid grown from 24 to 36 points fits only the 12 new
     assert (extension["first_fitted"], extension["grown_fitted"], extension["grown_cached"]) == (
         24,
@@ -84,6 +89,8 @@ def test_make_bench_quick_runs_every_case_and_reports_it(tmp_path):
         "5 2,000 rows: wall",
         "6 2 pairs / one process",
         "7 sweep 3 trials / loop",
+        "7 trial phase / loop's",
+        "7s skewed 3 trials / loop",
         "8 grid 24 -> 36: fitted, s",
         "10 2,000 rows, binary: wall",
         "10 2,000 rows, regression: wall",
