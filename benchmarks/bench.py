@@ -26,17 +26,19 @@ reported as medians of `--reps` repetitions (this machine is shared and noisy):
                against the plain loop as in sweep, alternating (trial phase, busy cores)
   extension    a 24-point grid, then grown to 36 points: trials fitted and wall time
   boosting     a 1,000,000-row, 20-feature make_classification CSV, and the same in
-               regression (make_regression), through lgbm, xgb, hgb, gb and rf: each job's
+               regression (make_regression), through lgbm, xgb, catboost, hgb, gb and rf:
+               each job's
                wall, CPU and peak RSS and each model's CV score, and the workflow against
                one_process.py on the same work (2-fold CV, one permutation repeat). gb and rf
                fit a tenth of their files' trees (--sklearn-trees-fraction; 1 for all):
                at full size their fits take hours on 2 cores (the table scales them up)
-  threads      the boosting libraries on the binary CSV, the rule's threads (ours: n_jobs 1
-               per job, three jobs) against what their defaults do (n_jobs = every core, in
-               every job: oversubscribed), alternating
-  huge         5,000,000 rows (binary) through the fastest of the boosting case's models,
-               as a user runs it (5-fold CV, permutation importance): each job's peak
-               memory, and where the time goes
+  threads      the boosting libraries on the binary CSV (--threads-rows), the rule's
+               threads (ours: one per job, four jobs at -j 3) against what a user who
+               sets every core gets (n_jobs = every core in every job: oversubscribed)
+  huge         5,000,000 rows (binary) through the fastest (least CPU) of the boosting
+               case's models (or --huge-model), as a user runs one model on this machine
+               (train's threads = every core, 5-fold CV, permutation importance): each
+               job's peak memory, and where the time goes
   slurm        only where a SLURM answers (tools/slurm/up.sh): a cold run through
                workflow/profiles/slurm vs a cold `snakemake -j 3`, alternating; and once
                each, the profile before its tuning for short jobs (the plugin's status-check
@@ -79,8 +81,10 @@ ALL_CASES = (
     "huge",
     "slurm",
 )
-BOOSTING_MODELS = ("lgbm", "xgb", "hgb", "gb", "rf")
-THREADED_MODELS = ("lgbm", "xgb", "hgb")  # lgbm and xgb take n_jobs; hgb OMP_NUM_THREADS
+BOOSTING_MODELS = ("lgbm", "xgb", "catboost", "hgb", "gb", "rf")
+# Their thread counts: a parameter (what the oversubscribed run sets to every core), or
+# None: histogram boosting's OpenMP takes OMP_NUM_THREADS, which Snakemake sets per job.
+THREADED_MODELS = {"lgbm": "n_jobs", "xgb": "n_jobs", "catboost": "thread_count", "hgb": None}
 BUDGET = {  # issue 6, on this 2-core machine
     "cold_ratio": 1.1,  # issue 14 (issue 6: 1.0)
     "noop_ratio": 1.15,  # issue 12: against a bare Snakemake's no-op in the same run
@@ -437,15 +441,20 @@ def _large_overrides(csv: Path, quick_folds: bool = True) -> str:
     return f"data.raw_path={csv} data.target_col=y data.categorical_cols=[]{extra}"
 
 
-def _models_run(b: Bench, models: list[str], overrides: str) -> float:
-    saved, b.model_arg = b.model_arg, ["--config", f"models=[{','.join(models)}]"]
+def _models_run(b: Bench, models: list[str], overrides: str, extra: list[str] = ()) -> float:
+    """`snakemake -j 3` on these models (and `extra` arguments before --config)."""
+    saved, b.model_arg = b.model_arg, [*extra, "--config", f"models=[{','.join(models)}]"]
     try:
         return b.snakemake(overrides)
     finally:
         b.model_arg = saved
 
 
-def case_boosting(b: Bench, out: dict, rows: int, fraction: float, csvs: dict) -> None:
+def _csv_path(b: Bench, task: str, rows: int) -> Path:
+    return b.work.parent / f"boosting-{task}-{rows}.csv"
+
+
+def case_boosting(b: Bench, out: dict, rows: int, fraction: float) -> None:
     """Every boosting model and scikit-learn's gb and rf on `rows` rows, binary and
     regression: through the workflow, then the same work in one process."""
     models = list(BOOSTING_MODELS)
@@ -453,7 +462,7 @@ def case_boosting(b: Bench, out: dict, rows: int, fraction: float, csvs: dict) -
     result: dict = {"rows": rows, "models": models, "sklearn_trees_fraction": fraction}
     try:
         for task in ("binary", "regression"):
-            csv = csvs.setdefault(task, b.work.parent / f"boosting-{task}-{rows}.csv")
+            csv = _csv_path(b, task, rows)
             start = time.perf_counter()
             make_large_csv(csv, rows, task)
             made = round(time.perf_counter() - start, 1)
@@ -497,25 +506,29 @@ def _per_model(stages: dict, model: str, cv: dict[str, float]) -> dict:
     }
 
 
-def case_threads(b: Bench, out: dict, rows: int, csvs: dict) -> None:
+def case_threads(b: Bench, out: dict, rows: int) -> None:
     """The libraries at the rule's threads (one per job here) against their own defaults,
     every core in every job: `snakemake -j 3` on the same CSV, alternating."""
-    csv = csvs.get("binary") or b.work.parent / f"boosting-binary-{rows}.csv"
+    csv = _csv_path(b, "binary", rows)  # the boosting case's, if it made one of this size
     if not csv.exists():
         make_large_csv(csv, rows)
-        csvs["binary"] = csv
     models = list(THREADED_MODELS)
     overrides = _large_overrides(csv)
     every_core = os.cpu_count() or 1
-    files = {m: b.work / "configs" / "model" / f"{m}.yaml" for m in ("lgbm", "xgb")}
-    originals = {path: path.read_text() for path in files.values()}
+    files = {
+        b.work / "configs" / "model" / f"{m}.yaml": param
+        for m, param in THREADED_MODELS.items()
+        if param
+    }
+    originals = {path: path.read_text() for path in files}
     usage: dict[str, list[dict]] = {"capped": [], "oversubscribed": []}
     cv: dict[str, dict] = {}
 
     def run(name: str) -> float:
         for path, text in originals.items():
             if name == "oversubscribed":
-                text = text.replace("\nparams:\n", f"\nparams:\n  n_jobs: {every_core}\n", 1)
+                every = f"\nparams:\n  {files[path]}: {every_core}\n"
+                text = text.replace("\nparams:\n", every, 1)
             path.write_text(text)
         seconds = _models_run(b, models, overrides)
         stages = stage_usage(b.work / "results")
@@ -545,20 +558,22 @@ def case_threads(b: Bench, out: dict, rows: int, csvs: dict) -> None:
     }
 
 
-def case_huge(b: Bench, out: dict, rows: int) -> None:
-    """`rows` rows (binary) through the fastest model of the boosting case, as a user
-    runs it: each job's wall, CPU and peak memory, and the final fit apart from the CV."""
-    model = "lgbm"
-    if boosting := out.get("boosting"):
-        walls = {m: u["wall_s"] for m, u in boosting["binary"]["models"].items()}
-        model = min(walls, key=walls.get)
+def case_huge(b: Bench, out: dict, rows: int, model: str) -> None:
+    """`rows` rows (binary) through one model (default: the one of the boosting case that
+    took the least CPU), as a user runs one model here (train's threads: every core):
+    each job's wall, CPU and peak memory, and the final fit apart from the CV."""
+    if not model and (boosting := out.get("boosting")):
+        cpu = {m: u["cpu_s"] for m, u in boosting["binary"]["models"].items()}
+        model = min(cpu, key=cpu.get)
+    model = model or "hgb"
     csv = b.work.parent / f"huge-{rows}.csv"
     start = time.perf_counter()
     make_large_csv(csv, rows)
     made = round(time.perf_counter() - start, 1)
     b.clean()
     try:
-        seconds = _models_run(b, [model], _large_overrides(csv, quick_folds=False))
+        every_core = ["--set-threads", f"train={os.cpu_count() or 1}"]
+        seconds = _models_run(b, [model], _large_overrides(csv, quick_folds=False), every_core)
         results = b.work / "results"
         info = json.loads((b.work / _paths().train_info(model)).read_text())
         out["huge"] = {
@@ -1098,6 +1113,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--large-models", default="lr")
     parser.add_argument("--boosting-rows", type=int, default=1_000_000)
     parser.add_argument("--huge-rows", type=int, default=5_000_000)
+    parser.add_argument("--huge-model", default="")
+    parser.add_argument("--threads-rows", type=int, default=0, help="default: --boosting-rows")
     parser.add_argument("--sklearn-trees-fraction", type=float, default=0.1)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = parser.parse_args(argv)
@@ -1109,7 +1126,6 @@ def main(argv: list[str] | None = None) -> None:
     reps = 1 if args.quick else args.reps
     rows = 2_000 if args.quick else args.rows
     boosting_rows = 2_000 if args.quick else args.boosting_rows
-    csvs: dict[str, Path] = {}  # the boosting case's CSVs, which the threads case reuses
 
     out: dict = {
         "machine": {
@@ -1157,11 +1173,12 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 case_sweep(b, out, "skewed", key="skewed", more=False)
             elif case == "boosting":
-                case_boosting(b, out, boosting_rows, args.sklearn_trees_fraction, csvs)
+                case_boosting(b, out, boosting_rows, args.sklearn_trees_fraction)
             elif case == "threads":
-                case_threads(b, out, boosting_rows, csvs)
+                threads_rows = 2_000 if args.quick else args.threads_rows or boosting_rows
+                case_threads(b, out, threads_rows)
             elif case == "huge":
-                case_huge(b, out, 3_000 if args.quick else args.huge_rows)
+                case_huge(b, out, 3_000 if args.quick else args.huge_rows, args.huge_model)
             else:
                 globals()[f"case_{case}"](b, out)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")

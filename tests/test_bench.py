@@ -67,13 +67,13 @@ def test_make_bench_quick_runs_every_case_and_reports_it(tmp_path):
     boosting = data["boosting"]  # every boosting model and gb, rf, on both tasks, two ways
     for task, primary in (("binary", "roc_auc"), ("regression", "rmse")):
         part = boosting[task]
-        assert set(part["models"]) == {"lgbm", "xgb", "hgb", "gb", "rf"}, part["models"]
+        assert set(part["models"]) == {"lgbm", "xgb", "catboost", "hgb", "gb", "rf"}
         assert part["same_cv_in_one_process"] is True, "the same work, the same scores"
         for usage in part["models"].values():
             assert usage["cpu_s"] > 0 < usage["peak_mb"] and primary in usage["cv"], usage
         assert part["snakemake_s"] > 0 < part["one_process_s"]
     threads = data["threads"]
-    assert threads["models"] == ["lgbm", "xgb", "hgb"] and threads["same_cv"] is True
+    assert threads["models"] == ["lgbm", "xgb", "catboost", "hgb"] and threads["same_cv"] is True
     assert threads["capped_median_s"] > 0 < threads["oversubscribed_median_s"]
     huge = data["huge"]
     assert huge["rows"] == 3_000 and huge["model"] in boosting["binary"]["models"]

@@ -13,7 +13,7 @@ from tabflow.plan import make_plan
 
 
 def test_models_are_the_yaml_files_and_a_plain_run_trains_the_default_ones(in_root):
-    assert available_models() == ["gb", "hgb", "lgbm", "lr", "rf", "xgb"]
+    assert available_models() == ["catboost", "gb", "hgb", "lgbm", "lr", "rf", "xgb"]
     assert default_models() == ["gb", "lr", "rf"], "the boosting libraries say default: false"
     assert make_plan([]).models == ["gb", "lr", "rf"]
     assert make_plan([], models=["lgbm"]).models == ["lgbm"]
