@@ -71,7 +71,8 @@ def test_bad_config_gives_one_line_naming_the_key(in_root, overrides, expected):
 
 def test_unknown_model_lists_the_choices(in_root):
     with pytest.raises(
-        ConfigError, match=r"unknown model 'xyz': configs/model/ has gb, hgb, lgbm, lr, rf, xgb"
+        ConfigError,
+        match=r"unknown model 'xyz': configs/model/ has catboost, gb, hgb, lgbm, lr, rf, xgb",
     ):
         compose_config([], model="xyz")
     with pytest.raises(ConfigError, match=r"no model chosen"):
