@@ -233,7 +233,7 @@ CASES = [
         "_target_ not an allowed estimator",
         _evil_model,
         "config error: model._target_='os.system' is not an allowed estimator; use one of: "
-        "lightgbm.LGBMClassifier",
+        "catboost.CatBoostClassifier",
     ),
     Case(
         "estimator parameter that does not exist",

@@ -51,6 +51,9 @@ def test_boosting_models_train_log_and_answer_raw_rows_like_the_batch(
     plain = pd.read_csv(rows)
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", project.tracking_uri())
+    # In this process too: another test of this worker may have set it (it wins over the
+    # environment variable).
+    mlflow.set_tracking_uri(project.tracking_uri())
     for model in BOOSTING:
         uri = project.read_json(f"results/mlflow/{model}.json")["model_uri"]
         out = tmp_path / f"{model}.csv"

@@ -92,6 +92,9 @@ def _four_ways(
     workflow = pd.read_csv(made, keep_default_na=False)
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", project.tracking_uri())  # undone after the test
+    # In this process too: another test of this worker may have set it (it wins over the
+    # environment variable).
+    mlflow.set_tracking_uri(project.tracking_uri())
     plain = pd.read_csv(rows)
     pyfunc = mlflow.pyfunc.load_model(uri).predict(plain)
     served = served_answer(project, uri, plain, tmp_path / "serve.log")
