@@ -58,8 +58,7 @@ def collect(paths: Paths, models: list[str], metric: str, metrics: list[str]) ->
 
 def write_csv(rows: list[Row], metric: str, path: str | Path) -> None:
     with open(path, "w", newline="") as fh:
-        searched = any(search_key(metric) in row for row in rows)
-        fields = columns(metric, metrics_of(rows), searched)
+        fields = columns(metric, metrics_of(rows), has_search(rows, metric))
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
@@ -105,7 +104,8 @@ def _header(metric: str, folds: int, metrics: list[str], searched: bool = False)
     return [*header, f"search's best CV {metric}"] if searched else header
 
 
-def _searched(rows: list[Row], metric: str) -> bool:
+def has_search(rows: list[Row], metric: str) -> bool:
+    """Does a row hold a sweep's search score (a tuned model)?"""
     return any(search_key(metric) in row for row in rows)
 
 
@@ -126,7 +126,7 @@ def best_text(row: Row, metric: str) -> str:
 
 def to_markdown(rows: list[Row], metric: str) -> str:
     folds = int(rows[0]["cv_folds"])
-    searched = _searched(rows, metric)
+    searched = has_search(rows, metric)
     header = _header(metric, folds, metrics_of(rows), searched)
     lines = [
         f"# Leaderboard (ranked by {folds}-fold CV {metric} on the training part)",
@@ -149,7 +149,7 @@ def to_markdown(rows: list[Row], metric: str) -> str:
 def to_html(rows: list[Row], metric: str, cfg: Any) -> str:
     """A standalone HTML page (the Snakemake report shows it inline)."""
     folds = int(rows[0]["cv_folds"])
-    searched = _searched(rows, metric)
+    searched = has_search(rows, metric)
     header = _header(metric, folds, metrics_of(rows), searched)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
@@ -183,7 +183,7 @@ def format_table(rows: list[Row]) -> str:
     metric = primary_metric(rows)
     folds = int(rows[0].get("cv_folds", 0))
     names = ordered(metric, metrics_of(rows))
-    searched, key = _searched(rows, metric), search_key(metric)
+    searched, key = has_search(rows, metric), search_key(metric)
     header = ["model", f"cv_{metric}", *names, *(["search_cv"] if searched else [])]
     table = [
         [

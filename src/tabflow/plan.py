@@ -42,7 +42,8 @@ class Plan:
     configs: dict[str, dict[str, Any]]  # per model, resolved, without `notify`
     notify_urls: list[str]  # kept apart: they may hold secrets
     from_cache: bool = False
-    # --config sweep=NAME: {name, strategy, trials, shards, models: {model: {space, trials}}}
+    # --config sweep=NAME: {name, strategy, trials, shards,
+    #                       models: {model: {space, trials, count}}}
     sweep: dict[str, Any] | None = None
     tuned: dict[str, str] = field(default_factory=dict)  # rf-small -> rf
     # --config seeds=[...]: base model -> its per-seed models, trained in one job
@@ -69,8 +70,7 @@ class Plan:
         assert self.sweep is not None
         one = self.sweep["models"][model]
         keys = ("name", "strategy", "trials", "shards")
-        count = len(one["trials"]) or self.sweep["trials"]
-        spec = {**{k: self.sweep[k] for k in keys}, "space": one["space"], "count": count}
+        spec = {**{k: self.sweep[k] for k in keys}, "space": one["space"], "count": one["count"]}
         return canonical(spec)
 
     def queue_spec(self) -> dict[str, Any]:
@@ -307,8 +307,13 @@ def sweep_plan(
     for model, dims in spec.space.items():
         seed = int(configs[model]["training"]["random_state"])
         trials = sweeps.trials(spec, model, seed)
-        total += len(trials) or spec.trials
-        out["models"][model] = {"space": [d.to_dict() for d in dims], "trials": trials}
+        count = len(trials) or spec.trials  # tpe: its slots
+        total += count
+        out["models"][model] = {
+            "space": [d.to_dict() for d in dims],
+            "trials": trials,
+            "count": count,
+        }
     # Shards take the trials of every model from one queue: one per core given, at least
     # 8 trials each.
     fit = max(1, min(cores, math.ceil(total / 8)))

@@ -23,15 +23,14 @@ def run_job(smk: Any) -> None:
     sweep tuned has its selected parameters as input `tuned`."""
     stage = smk.rule
     config = smk.params.get("config") or {}  # a batch carries one config per model
+    params = {k: v for k, v in smk.params.items() if k not in ("config", "models")}
     if "tuned" in smk.input.keys():
         import json
         from pathlib import Path
 
         tuned = json.loads(Path(smk.input.tuned).read_text())
         config = with_tuned(config, tuned)
-    params = {k: v for k, v in smk.params.items() if k not in ("config", "models")}
-    if "tuned" in smk.input.keys():
-        params["tuned"] = tuned
+        params["tuned"] = tuned  # train reads the selection's CV from it
     job = Job(
         cfg=Declared(config, stage),
         model=dict(smk.wildcards).get("model"),

@@ -20,7 +20,14 @@ def _escape(text: Any) -> str:
 
 
 def render(rows: list[dict[str, Any]], summary: dict[str, Any], decision: dict[str, Any]) -> str:
-    from tabflow.leaderboard import SEARCH_NOTE, cv_text, metrics_of, primary_metric, search_key
+    from tabflow.leaderboard import (
+        SEARCH_NOTE,
+        cv_text,
+        has_search,
+        metrics_of,
+        primary_metric,
+        search_key,
+    )
     from tabflow.metrics import ordered
 
     metric = primary_metric(rows)
@@ -28,7 +35,7 @@ def render(rows: list[dict[str, Any]], summary: dict[str, Any], decision: dict[s
     names = ordered(metric, metrics_of(rows))[:4]
     task = summary.get("task", "binary")
     key = search_key(metric)
-    searched = any(key in row for row in rows)
+    searched = has_search(rows, metric)
     lines = [
         "Results",
         "=======",

@@ -172,7 +172,7 @@ def queue_order(spec: dict[str, Any]) -> list[tuple[str, int]]:
     """Every (model, trial) of the sweep, the models' trials interleaved (the costly model's
     trials spread over the whole queue, not left for its end). tpe: a model's `trials`
     slots, each asked of Optuna when a shard takes it."""
-    counts = {m: len(one["trials"]) or int(spec["trials"]) for m, one in spec["models"].items()}
+    counts = {m: int(one["count"]) for m, one in spec["models"].items()}
     return [(m, i) for i in range(max(counts.values())) for m in counts if i < counts[m]]
 
 
