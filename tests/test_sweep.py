@@ -190,7 +190,8 @@ def test_shards_take_each_trial_once_from_one_queue_whatever_ran_where(
     overrides = [f"data.raw_path={DEMO_CSV}", f"data.columns_for={DEMO_CSV}"]
     plan = make_plan(overrides, ["lr", "hgb"], sweep="queued", sweep_shards=2)
     spec = plan.queue_spec()
-    assert queue_order(spec) == [("hgb", 0), ("lr", 0), ("hgb", 1), ("lr", 1), ("lr", 2)]
+    order = [("hgb", 0), ("lr", 0), ("hgb", 1), ("lr", 1), ("lr", 2)]
+    assert queue_order(spec) == [(m, i, None) for m, i in order]
     paths = Paths.from_config(cfg)
 
     def shard_job(index: int) -> list[dict]:
@@ -200,7 +201,7 @@ def test_shards_take_each_trial_once_from_one_queue_whatever_ran_where(
         return json.loads(Path(paths.sweep_shard("queued", index)).read_text())["trials"]
 
     first, late = shard_job(0), shard_job(1)
-    assert [(r["model"], r["trial"]) for r in first] == queue_order(spec) and late == []
+    assert [(r["model"], r["trial"]) for r in first] == order and late == []
     assert not any(r["cached"] for r in first)
     shutil.rmtree(paths.sweep_queue("queued"))  # what a new invocation's start does
     again = shard_job(1)
@@ -214,3 +215,106 @@ def test_shards_take_each_trial_once_from_one_queue_whatever_ran_where(
         write_json(paths.sweep_shard("queued", index), {"studies": {}, "trials": trials})
     with pytest.raises(DataError, match=r"sweep queued of hgb: no shard ran trial\(s\) \[1\]"):
         gather(paths, plan.shard_spec("hgb"), "hgb", metrics)
+
+
+NESTED = """\
+strategy: grid
+nested: true
+space:
+  lr:
+    model.params.C: choice(0.01, 1, 100)
+"""
+
+
+def test_nested_cv_runs_the_whole_search_inside_each_outer_fold(shard, tmp_path, monkeypatch):
+    """`nested: true`: the queue holds the search and a copy of it per outer fold; each
+    copy chooses on the rows outside its fold only and is scored on the fold. Checked
+    against the same procedure written out with scikit-learn's splitters."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    from tabflow.data import xy
+    from tabflow.models import build_pipeline
+    from tabflow.paths import Paths
+    from tabflow.stages import Declared, Job
+    from tabflow.stages.sweep_select import nested
+    from tabflow.stages.sweep_shard import queue_order, run
+    from tabflow.stages.train import fit
+
+    configs = tmp_path / "configs"
+    shutil.copytree(ROOT / "configs", configs)
+    (configs / "sweep" / "nest.yaml").write_text(NESTED)
+    monkeypatch.setenv("TABFLOW_CONFIG_DIR", str(configs))
+    job = shard()
+    overrides = [f"data.raw_path={DEMO_CSV}", f"data.columns_for={DEMO_CSV}"]
+    plan = make_plan(overrides, ["lr"], sweep="nest", sweep_shards=1)
+    spec = plan.queue_spec()
+    assert spec["outer"] == 5 and len(queue_order(spec)) == 3 * 6
+    run(
+        Job(
+            Declared(plan.configs["lr"], None),
+            params={"sweep": spec, "shard": 0, "configs": {"lr": plan.configs["lr"]}},
+        )
+    )
+    paths = Paths.from_config(job.cfg)
+    shard_rows = json.loads(Path(paths.sweep_shard("nest", 0)).read_text())["trials"]
+    assert sorted({r["outer"] for r in shard_rows}, key=str) == [0, 1, 2, 3, 4, None]
+
+    got = nested(job, plan.shard_spec("lr"), "roc_auc", "")
+    seed, Cs = int(job.cfg.training.random_state), (0.01, 1, 100)
+    reading = json.loads(Path(paths.data_summary).read_text())["reading"]
+    X, y = xy(pd.read_parquet(paths.train_data), job.cfg.data.target_col)
+
+    def pipeline(C):
+        model = {**job.cfg.model.to_dict()}
+        return build_pipeline({**model, "params": {**model["params"], "C": C}}, reading)
+
+    split = StratifiedKFold(5, shuffle=True, random_state=seed)
+    expected = []
+    for k, (inside, held) in enumerate(split.split(X, y)):
+        Xi, yi = X.iloc[inside], y.iloc[inside]
+        inner = [
+            cross_val_score(pipeline(C), Xi, yi, cv=split, scoring="roc_auc").mean() for C in Cs
+        ]
+        C = Cs[int(np.argmax(inner))]
+        assert got["folds"][k]["params"] == {"C": C}
+        proba = pipeline(C).fit(Xi, yi).predict_proba(X.iloc[held])[:, 1]
+        expected.append(roc_auc_score(y.iloc[held], proba))
+    assert got["cv"]["folds"] == 5
+    assert got["cv"]["roc_auc"]["mean"] == pytest.approx(np.mean(expected), abs=1e-12)
+    assert got["cv"]["roc_auc"]["std"] == pytest.approx(np.std(expected), abs=1e-12)
+
+    search = {"roc_auc": {"mean": 0.99, "std": 0.01}, "folds": 5}
+    tuned = {"cv": search, "fresh_cv": search, "fresh_seed": seed + 1, "nested": got}
+    fit(job.cfg, "lr-nest", tuned=tuned)
+    written = json.loads(Path(paths.cv("lr-nest")).read_text())
+    assert written["estimate"] == "nested" and written["roc_auc"] == got["cv"]["roc_auc"]
+    assert written["search"] == search and written["fresh"]["seed"] == seed + 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nested: 'yes'\n", "configs/sweep/bad.yaml: nested='yes'; give true or false"),
+        (
+            "nestd: true\n",
+            "configs/sweep/bad.yaml: unknown key 'nestd'; a sweep has strategy, trials, "
+            "space, max_grid and nested",
+        ),
+    ],
+)
+def test_a_bad_nested_key_is_one_line(tmp_path, text, message):
+    from tabflow.errors import ConfigError
+
+    (tmp_path / "sweep").mkdir()
+    space = "space:\n  lr:\n    model.params.C: choice(1, 2)\n"
+    (tmp_path / "sweep" / "bad.yaml").write_text(text + space)
+    with pytest.raises(ConfigError) as err:
+        sweep.load("bad", tmp_path, {"lr": TARGETS["lr"]}, ["lr"])
+    assert str(err.value) == message

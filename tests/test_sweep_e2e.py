@@ -141,6 +141,7 @@ def test_a_sweep_chooses_by_cv_trains_the_winner_and_caches_every_trial(swept):
 TPE = """\
 strategy: tpe
 trials: 6
+nested: true
 space:
   lr:
     model.params.C: tag(log, interval(0.01, 10))
@@ -150,7 +151,9 @@ space:
 @pytest.mark.long
 def test_tpe_shards_share_one_study(forked):
     """Optuna's TPE with two shards (two processes) asking one study for trials, taking
-    its six slots from one queue. (Shards as SLURM jobs: test_slurm_e2e.py.)"""
+    its six slots from one queue. (Shards as SLURM jobs: test_slurm_e2e.py.) Nested CV:
+    the same queue holds a copy of the search per outer fold, each its own study, and the
+    tuned model ranks by the nested estimate."""
     project = forked
     (project.path / "configs/sweep/tpe6.yaml").write_text(TPE)
     args = ("--config", "sweep=tpe6", "sweep_shards=2", "models=[lr]")
@@ -162,4 +165,18 @@ def test_tpe_shards_share_one_study(forked):
     assert (project.path / "results/sweeps/tpe6/lr/optuna.journal").is_file()
     logs = sorted((project.path / "results/logs/sweep_shard").glob("tpe6-*.log"))
     assert len(logs) == 2
-    assert _shard_counts(project) == (6, 0), "each slot once, whichever shard took it"
+    assert _shard_counts(project) == (6 * 6, 0), "each slot once, whichever shard took it"
+    best = project.read_json("results/sweeps/tpe6/lr/best.json")
+    folds = best["nested"]["folds"]
+    assert [f["outer"] for f in folds] == list(range(5)) and best["nested"]["cv"]["folds"] == 5
+    studies = {}
+    for path in (project.path / "results/sweeps/tpe6").glob("shard-*.json"):
+        studies.update(project.read_json(str(path.relative_to(project.path)))["studies"])
+    assert len(set(studies.values())) == 6, studies  # the search and one per outer fold
+    cv = project.read_json("results/cv/lr-tpe6.json")
+    assert cv["estimate"] == "nested" and cv["roc_auc"] == best["nested"]["cv"]["roc_auc"]
+    assert cv["fresh"]["roc_auc"] == best["fresh_cv"]["roc_auc"]
+    selected = trials[trials["selected"]].iloc[0]
+    assert selected["nested_cv_roc_auc_mean"] == pytest.approx(cv["roc_auc"]["mean"])
+    board = pd.read_csv(project.path / "results/leaderboard.csv").set_index("model")
+    assert board.loc["lr-tpe6", "cv_roc_auc_mean"] == pytest.approx(cv["roc_auc"]["mean"])

@@ -111,8 +111,9 @@ def has_search(rows: list[Row], metric: str) -> bool:
 
 SEARCH_NOTE = (
     "A model a sweep tuned (<model>-<sweep>): its CV is the selected parameters scored again "
-    "on a fresh fold split of the training part; the search's best CV, on the folds it "
-    "chose on, is optimistic and shown apart."
+    "on a fresh fold split of the training part (a sweep with nested: true: the nested CV "
+    "of its whole search); the search's best CV, on the folds it chose on, is optimistic "
+    "and shown apart."
 )
 
 

@@ -42,7 +42,7 @@ class Plan:
     configs: dict[str, dict[str, Any]]  # per model, resolved, without `notify`
     notify_urls: list[str]  # kept apart: they may hold secrets
     from_cache: bool = False
-    # --config sweep=NAME: {name, strategy, trials, shards,
+    # --config sweep=NAME: {name, strategy, trials, shards, outer,
     #                       models: {model: {space, trials, count}}}
     sweep: dict[str, Any] | None = None
     tuned: dict[str, str] = field(default_factory=dict)  # rf-small -> rf
@@ -69,7 +69,7 @@ class Plan:
         it has, and how many shards ran them."""
         assert self.sweep is not None
         one = self.sweep["models"][model]
-        keys = ("name", "strategy", "trials", "shards")
+        keys = ("name", "strategy", "trials", "shards", "outer")
         spec = {**{k: self.sweep[k] for k in keys}, "space": one["space"], "count": one["count"]}
         return canonical(spec)
 
@@ -302,6 +302,9 @@ def sweep_plan(
         if asked < 1:
             raise ConfigError(f"--config sweep_shards={shards!r}: give a whole number >= 1")
     out: dict[str, Any] = {**{k: getattr(spec, k) for k in ("name", "strategy", "trials")}}
+    # nested: the search runs again inside each of `outer` folds (the CV folds).
+    first = next(iter(configs.values()))
+    out["outer"] = int(first["evaluation"]["cv_folds"]) if spec.nested else 0
     out["models"] = {}
     total = 0
     for model, dims in spec.space.items():
@@ -316,6 +319,7 @@ def sweep_plan(
         }
     # Shards take the trials of every model from one queue: one per core given, at least
     # 8 trials each.
+    total *= 1 + out["outer"]
     fit = max(1, min(cores, math.ceil(total / 8)))
     out["shards"] = min(asked if shards not in (None, "") else fit, total)
     return out, {spec.tuned(m): m for m in spec.space}

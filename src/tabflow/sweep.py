@@ -2,6 +2,7 @@
 
     strategy: grid            # grid, random or tpe
     trials: 40                # random and tpe: trials per model; grid: every point
+    nested: false             # true: also score the whole search by nested CV
     space:
       rf:
         model.params.n_estimators: choice(50, 100, 300)
@@ -84,6 +85,7 @@ class Sweep:
     strategy: str
     trials: int
     space: dict[str, list[Dimension]] = field(default_factory=dict)  # model -> dimensions
+    nested: bool = False  # the whole search run again inside each outer CV fold
 
     def tuned(self, model: str) -> str:
         """The name under which a model's selected configuration is trained: rf-small."""
@@ -104,10 +106,11 @@ def load(name: str, cfg_dir: Path, model_targets: dict[str, str], known: list[st
             f"add it or pick one of those"
         )
     raw = read_yaml(path, cfg_dir) or {}
-    unknown = sorted(set(raw) - {"strategy", "trials", "space", "max_grid"})
+    unknown = sorted(set(raw) - {"strategy", "trials", "space", "max_grid", "nested"})
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; a sweep has strategy, trials, space and max_grid"
+            f"{where}: unknown key {unknown[0]!r}; a sweep has strategy, trials, space, "
+            f"max_grid and nested"
         )
     strategy = raw.get("strategy", "grid")
     if strategy not in STRATEGIES:
@@ -115,6 +118,9 @@ def load(name: str, cfg_dir: Path, model_targets: dict[str, str], known: list[st
     trials = raw.get("trials", 20)
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
         raise ConfigError(f"{where}: trials={trials!r}; give a whole number of at least 1")
+    nested = raw.get("nested", False)
+    if not isinstance(nested, bool):
+        raise ConfigError(f"{where}: nested={nested!r}; give true or false")
     space = raw.get("space")
     if not isinstance(space, dict) or not space:
         raise ConfigError(f"{where}: the space is empty; list models and their parameters")
@@ -132,7 +138,7 @@ def load(name: str, cfg_dir: Path, model_targets: dict[str, str], known: list[st
             _dimension(where, model, key, value, model_targets[model])
             for key, value in params.items()
         ]
-    sweep = Sweep(name, strategy, trials, dims)
+    sweep = Sweep(name, strategy, trials, dims, nested)
     if strategy == "grid":
         limit = raw.get("max_grid", DEFAULT_MAX_GRID)
         for model, model_dims in dims.items():

@@ -89,8 +89,9 @@ def run(job: Job) -> dict[str, float]:
     fit = read_json(paths.train_info(name))
     cv = read_json(paths.cv(name))
     cv_metrics = flat_cv(cv)
-    if "search" in cv:  # a tuned model: its search's best beside the fresh estimate
-        cv_metrics.update({f"search_{k}": v for k, v in flat_cv(cv["search"]).items()})
+    for beside in ("search", "fresh"):  # a tuned model: its search's best, its fresh CV
+        if beside in cv:
+            cv_metrics.update({f"{beside}_{k}": v for k, v in flat_cv(cv[beside]).items()})
     train = pd.read_parquet(paths.train_data)
     test = pd.concat([X, y], axis=1)
     run = model_run.log_model_run(

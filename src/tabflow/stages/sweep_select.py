@@ -19,20 +19,24 @@ log = logging.getLogger(__name__)
 
 
 def gather(
-    paths: Paths, spec: dict[str, Any], model: str, metrics: list[str]
+    paths: Paths, spec: dict[str, Any], model: str, metrics: list[str], outer: int | None = None
 ) -> list[dict[str, Any]]:
-    """Every trial of a model's sweep: from the shards (whichever took it; a shard that ran
-    again after a Ctrl-C read the others' back), or (tpe) from the shared study."""
+    """Every trial of a model's search (`outer` k: of its copy inside outer fold k): from
+    the shards (whichever took it; a shard that ran again after a Ctrl-C read the others'
+    back), or (tpe) from the shared study."""
+    from tabflow.stages.sweep_shard import DONE, row, search_label
+
+    search = search_label(model, outer)
     shards = [read_json(paths.sweep_shard(spec["name"], i)) for i in range(spec["shards"])]
     if spec["strategy"] != "tpe":
         found: dict[int, dict[str, Any]] = {}
         for shard in shards:
             for r in shard["trials"]:
-                if r["model"] == model:
+                if r["model"] == model and r.get("outer") == outer:
                     found.setdefault(r["trial"], _trial_row(r))
         if missing := sorted(set(range(spec["count"])) - set(found)):
             raise DataError(
-                f"sweep {spec['name']} of {model}: no shard ran trial(s) {missing[:5]}; "
+                f"sweep {spec['name']} of {search}: no shard ran trial(s) {missing[:5]}; "
                 f"run the sweep again (snakemake --forcerun sweep_shard)"
             )
         return [found[i] for i in sorted(found) if i < spec["count"]]
@@ -40,10 +44,8 @@ def gather(
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from tabflow.stages.sweep_shard import DONE, row
-
     storage = JournalStorage(JournalFileBackend(paths.optuna_journal(spec["name"], model)))
-    name = next(s["studies"][model] for s in shards if model in s["studies"])
+    name = next(s["studies"][search] for s in shards if search in s["studies"])
     study = optuna.load_study(study_name=name, storage=storage)
     states = tuple(getattr(optuna.trial.TrialState, state) for state in DONE)
     done = study.get_trials(deepcopy=False, states=states)
@@ -55,8 +57,9 @@ def gather(
 
 
 def _trial_row(shard_row: dict[str, Any]) -> dict[str, Any]:
-    """A trial as trials.csv has it: without the model and the wall-clock times."""
-    return {k: v for k, v in shard_row.items() if k not in ("model", "started", "ended")}
+    """A trial as trials.csv has it: without the model, outer fold and wall-clock times."""
+    drop = ("model", "outer", "started", "ended")
+    return {k: v for k, v in shard_row.items() if k not in drop}
 
 
 def _flat(row: dict[str, Any], selected: bool) -> dict[str, Any]:
@@ -136,6 +139,38 @@ def rescore(job: Job, best: dict[str, Any], label: str) -> tuple[dict[str, Any],
     return result["cv"], seed
 
 
+def nested(job: Job, spec: dict[str, Any], metric: str, label: str) -> dict[str, Any]:
+    """Nested CV of the whole search: in each outer fold, the trials its copy of the search
+    scored on the rows outside the fold, the best of them by that CV, fitted there and
+    scored on the fold. {"cv": mean and std over the outer folds, "folds": each fold's
+    choice and scores}: an estimate of what searching gives, which no choice has seen."""
+    import numpy as np
+
+    from tabflow.stages.sweep_shard import Trials
+
+    paths, model = Paths.from_config(job.cfg), str(job.model)
+    names = list(job.cfg.task.metrics)
+    data = None
+    folds = []
+    for k in range(int(spec["outer"])):
+        rows = gather(paths, spec, model, names, outer=k)
+        best = select(rows, metric, f"{label}outer fold {k}: ")
+        trials = Trials(job, data=data, outer=k)
+        data = trials.data  # the training rows, read once
+        scores = trials.held_out(best["params"])
+        if scores.get("error"):
+            raise DataError(
+                f"{label}outer fold {k}: its selected trial {best['trial']} "
+                f"{best['params']} failed on the rows outside the fold: {scores['error']}"
+            )
+        folds.append({"outer": k, "trial": best["trial"], "params": best["params"], **scores})
+    cv: dict[str, Any] = {"folds": len(folds)}
+    for name in names:
+        values = np.asarray([one[name] for one in folds], dtype=float)
+        cv[name] = {"mean": float(values.mean()), "std": float(values.std())}
+    return {"cv": cv, "folds": folds}
+
+
 def run(job: Job) -> dict[str, Any]:
     import pandas as pd
 
@@ -179,6 +214,18 @@ def run(job: Job) -> dict[str, Any]:
         best[cv_key(metric, "mean")],
     )
     again = {f"fresh_{k}": v for k, v in flat_cv(fresh).items()}
+    estimate = None
+    if spec["outer"]:
+        estimate = nested(job, spec, metric, f"sweep {spec['name']} of {model}: ")
+        log.info(
+            "%s: nested CV of the whole search (%d outer folds): %s %.4f ± %.4f",
+            model,
+            estimate["cv"]["folds"],
+            metric,
+            estimate["cv"][metric]["mean"],
+            estimate["cv"][metric]["std"],
+        )
+        again.update({f"nested_{k}": v for k, v in flat_cv(estimate["cv"]).items()})
     table = pd.DataFrame(  # ints stay ints
         [{**_flat(r, r is best), **(again if r is best else {})} for r in rows], dtype=object
     )
@@ -195,6 +242,7 @@ def run(job: Job) -> dict[str, Any]:
         "cv": nested_cv(best),
         "fresh_cv": fresh,
         "fresh_seed": seed,
+        **({"nested": estimate} if estimate is not None else {}),
     }
     backend = store.tracking_uri(cfg)
     experiment_id, parent_run_id = store.connect(cfg, paths)

@@ -30,13 +30,21 @@ log = logging.getLogger(__name__)
 class Trials:
     """Scores trials of one model on the training part, through the trial cache."""
 
-    def __init__(self, job: Job, seed: int | None = None, data: tuple | None = None) -> None:
+    def __init__(
+        self,
+        job: Job,
+        seed: int | None = None,
+        data: tuple | None = None,
+        outer: int | None = None,
+    ) -> None:
         """`seed`: the CV folds' (default: training.random_state's); `data`: the training
-        rows (X, y), if already read."""
+        rows (X, y), if already read; `outer` (nested CV): the trials are scored on the
+        training rows outside that outer fold, which `held_out` scores the winner on."""
         import pandas as pd
 
         from tabflow.data import xy
         from tabflow.fingerprint import code_of
+        from tabflow.metrics import folds_of
 
         self.cfg = job.cfg
         self.model = str(job.model)
@@ -46,6 +54,7 @@ class Trials:
         self.reading = summary["reading"]
         if data is None:
             data = xy(pd.read_parquet(self.paths.train_data), job.cfg.data.target_col)
+        self.data = data
         self.X, self.y = data
         self.primary = str(job.cfg.evaluation.primary_metric)
         self.task = str(job.cfg.task.name)
@@ -58,6 +67,14 @@ class Trials:
             "seed": int(job.cfg.training.random_state) if seed is None else seed,
             "code": code_of("sweep_shard"),
         }
+        self.held: tuple | None = None
+        if outer is not None:
+            X, y = data
+            splits = folds_of(self.task, self.base["folds"], self.base["seed"]).split(X, y)
+            inside, held = list(splits)[outer]
+            self.X, self.y = X.iloc[inside], y.iloc[inside]
+            self.held = (X.iloc[held], y.iloc[held])
+            self.base["outer"] = outer
         self.fitted = self.cached = 0
 
     def score(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +83,7 @@ class Trials:
         lbfgs solver) is a failed trial: {"cv": None, "error": its one line}, cached too
         (the same trial fails the same way)."""
         from tabflow import metrics
-        from tabflow.models import build_pipeline, fold_jobs
+        from tabflow.models import fold_jobs
         from tabflow.sweep import trial_key
 
         key = trial_key(**self.base, params=params)
@@ -77,8 +94,7 @@ class Trials:
             return {**result, "cached": True}
         except (OSError, ValueError):
             pass
-        model_cfg = {**self.base["model"], "params": {**self.base["model"]["params"], **params}}
-        pipeline = build_pipeline(model_cfg, self.reading, n_jobs=self.threads)
+        pipeline = self.pipeline(params)
         start = time.perf_counter()
         try:
             cv = metrics.cross_validate(
@@ -102,6 +118,36 @@ class Trials:
         write_json(cache, result)
         self.fitted += 1
         return {**result, "cached": False}
+
+    def pipeline(self, params: dict[str, Any]) -> Any:
+        """The model's unfitted pipeline with a trial's parameters."""
+        from tabflow.models import build_pipeline
+
+        model = self.base["model"]
+        return build_pipeline(
+            {**model, "params": {**model["params"], **params}}, self.reading, n_jobs=self.threads
+        )
+
+    def held_out(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Nested CV: the parameters fitted on the rows outside the outer fold and scored
+        on the fold, {metric: value} (or {"error": its one line}); cached like a trial."""
+        from tabflow.metrics import score_fitted
+        from tabflow.sweep import trial_key
+
+        assert self.held is not None, "held_out needs an outer fold"
+        cache = self.paths.trial_cache(self.model, trial_key(**self.base, held=params))
+        try:
+            return read_json(cache)
+        except (OSError, ValueError):
+            pass
+        try:
+            fitted = self.pipeline(params).fit(self.X, self.y)
+            X, y = self.held
+            result = score_fitted(fitted, X, y.to_numpy(), self.task, self.metrics)
+        except Exception as err:
+            result = {"error": failure(err)}
+        write_json(cache, result)
+        return result
 
 
 def failure(err: BaseException) -> str:
@@ -136,44 +182,59 @@ def run(job: Job) -> None:
     paths = Paths.from_config(job.cfg)
     label = f"shard {shard + 1}/{shards}"
     queue = Queue(paths.sweep_queue(spec["name"]))
-    scorers: dict[str, Trials] = {}
-    studies: dict[str, Any] = {}
+    scorers: dict[tuple[str, int | None], Trials] = {}
+    studies: dict[tuple[str, int | None], Any] = {}
     rows: list[dict[str, Any]] = []
-    for model, index in queue_order(spec):
-        if not queue.take(model, index):
+    for model, index, outer in queue_order(spec):
+        if not queue.take(search_label(model, outer), index):
             continue  # another shard has it
-        if model not in scorers:
+        if (model, outer) not in scorers:
             cfg = Declared(job.params["configs"][model], "sweep_shard")
             first = next(iter(scorers.values()), None)  # the training rows, read once
-            data = (first.X, first.y) if first else None
-            scorers[model] = Trials(Job(cfg, model=model, threads=job.threads), data=data)
-        trials = scorers[model]
+            one = Job(cfg, model=model, threads=job.threads)
+            scorers[model, outer] = Trials(one, data=first and first.data, outer=outer)
+        trials = scorers[model, outer]
+        name = f"{label}: {search_label(model, outer)}"
         started = time.time()  # wall clock: make bench reads when the trial phase ran
         if spec["strategy"] == "tpe":
-            if model not in studies:
-                studies[model] = _study(trials, spec, shard)
-            line = _tpe_trial(studies[model], trials, spec, index, f"{label}: {model}")
+            if (model, outer) not in studies:
+                studies[model, outer] = _study(trials, spec, shard)
+            line = _tpe_trial(studies[model, outer], trials, spec, index, name)
         else:
             params = spec["models"][model]["trials"][index]
             result = trials.score(params)
             line = row(index, params, result, trials.metrics)
-            _log_trial(f"{label}: {model}", index, params, result, trials.primary)
-        rows.append({"model": model, "started": started, "ended": time.time(), **line})
+            _log_trial(name, index, params, result, trials.primary)
+        times = {"started": started, "ended": time.time()}
+        rows.append({"model": model, "outer": outer, **times, **line})
     fitted = sum(t.fitted for t in scorers.values())
     cached = sum(t.cached for t in scorers.values())
     log.info(
         "%s: %d trials, %d fitted, %d read from the trial cache", label, len(rows), fitted, cached
     )
-    names = {model: study.study_name for model, study in studies.items()}
+    names = {search_label(*key): study.study_name for key, study in studies.items()}
     write_json(paths.sweep_shard(spec["name"], shard), {"studies": names, "trials": rows})
 
 
-def queue_order(spec: dict[str, Any]) -> list[tuple[str, int]]:
-    """Every (model, trial) of the sweep, the models' trials interleaved (the costly model's
-    trials spread over the whole queue, not left for its end). tpe: a model's `trials`
-    slots, each asked of Optuna when a shard takes it."""
+def search_label(model: str, outer: int | None) -> str:
+    """A model's search (`rf`), or its search inside outer fold k of nested CV (`rf@outer2`)."""
+    return model if outer is None else f"{model}@outer{outer}"
+
+
+def queue_order(spec: dict[str, Any]) -> list[tuple[str, int, int | None]]:
+    """Every (model, trial, outer fold) of the sweep, the models' trials interleaved (the
+    costly model's trials spread over the whole queue, not left for its end); outer fold
+    None: the search itself, k: its copy inside outer fold k (nested CV). tpe: a search's
+    `trials` slots, each asked of Optuna when a shard takes it."""
     counts = {m: int(one["count"]) for m, one in spec["models"].items()}
-    return [(m, i) for i in range(max(counts.values())) for m in counts if i < counts[m]]
+    outers = [None, *range(int(spec.get("outer", 0)))]
+    return [
+        (m, i, k)
+        for i in range(max(counts.values()))
+        for k in outers
+        for m in counts
+        if i < counts[m]
+    ]
 
 
 class Queue:
@@ -184,9 +245,9 @@ class Queue:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def take(self, model: str, index: int) -> bool:
+    def take(self, search: str, index: int) -> bool:
         try:
-            os.close(os.open(self.folder / f"{model}-{index}", os.O_CREAT | os.O_EXCL))
+            os.close(os.open(self.folder / f"{search}-{index}", os.O_CREAT | os.O_EXCL))
         except FileExistsError:
             return False
         return True

@@ -18,6 +18,13 @@ def run(job: Job) -> None:
     fit(job.cfg, job.model, job.threads, tuned=job.params.get("tuned"))
 
 
+# What a tuned model's CV is (its cv json's "estimate"), in words.
+ESTIMATES = {
+    "fresh": "the selected parameters on a fresh fold split",
+    "nested": "nested CV, the whole search inside each outer fold",
+}
+
+
 def fit(
     cfg: Any,
     model_name: str,
@@ -28,8 +35,9 @@ def fit(
     """Fit (and, unless told not to, first cross-validate) the model; write its files.
 
     `tuned`: a sweep's best.json. Its selection scored the parameters again on a fresh
-    fold split: that is the model's CV (an estimate the search did not choose on), the
-    search's best beside it; nothing is cross-validated again here."""
+    fold split: that is the model's CV (an estimate the search did not choose on), or
+    with `nested: true` the search's nested CV; the search's best beside it. Nothing is
+    cross-validated again here."""
     import pandas as pd
 
     from tabflow import metrics
@@ -44,15 +52,20 @@ def fit(
     X, y = xy(df, cfg.data.target_col)
     log.info("%s: training on %d rows x %d columns", model_name, X.shape[0], X.shape[1])
     if tuned is not None:
-        fresh = tuned["fresh_cv"]
-        cv = {**fresh, "seed": tuned["fresh_seed"], "search": tuned["cv"]}
+        fresh = {**tuned["fresh_cv"], "seed": tuned["fresh_seed"]}
+        if "nested" in tuned:
+            cv = {**tuned["nested"]["cv"], "estimate": "nested", "fresh": fresh}
+        else:
+            cv = {**fresh, "estimate": "fresh"}
+        cv["search"] = tuned["cv"]
         primary = str(cfg.evaluation.primary_metric)
         log.info(
-            "%s: CV %s %.4f on a fresh fold split (seed %d); the search's best %.4f",
+            "%s: CV %s %.4f (%s: %s); the search's best %.4f",
             model_name,
             primary,
-            fresh[primary]["mean"],
-            tuned["fresh_seed"],
+            cv[primary]["mean"],
+            cv["estimate"],
+            ESTIMATES[cv["estimate"]],
             tuned["cv"][primary]["mean"],
         )
         write_json(paths.cv(model_name), cv)
