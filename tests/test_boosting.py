@@ -155,11 +155,12 @@ def test_histogram_boosting_takes_the_openmp_threads_snakemake_sets(in_root):
             assert threads_of(_model(in_root, "hgb", X)) == threads
 
 
-@pytest.mark.parametrize("name", BOOSTING)
+@pytest.mark.parametrize("name", [n for n in BOOSTING if n != "catboost"])
 def test_a_rerun_gives_the_same_bits_and_so_does_another_thread_count(in_root, name):
     """The same data, config, code and threads: identical probabilities. One thread or
     two: identical too (LightGBM's `deterministic`, XGBoost's histogram, scikit-learn's
-    OpenMP loops), measured here and said in the README."""
+    OpenMP loops), measured here and said in the README. Not CatBoost's classifier: its
+    answers depend on its thread count (at 50,000 rows; catboost/catboost#2804)."""
     from threadpoolctl import threadpool_limits
 
     X, y = _rows(2000)
@@ -170,6 +171,14 @@ def test_a_rerun_gives_the_same_bits_and_so_does_another_thread_count(in_root, n
             answers.append(model.predict_proba(X)[:, 1])
     np.testing.assert_array_equal(answers[0], answers[1])
     np.testing.assert_array_equal(answers[0], answers[2])
+
+
+def test_catboost_gives_the_same_bits_again_at_the_same_threads(in_root):
+    X, y = _rows(2000)
+    answers = [
+        _model(in_root, "catboost", X, threads=2).fit(X, y).predict_proba(X)[:, 1] for _ in range(2)
+    ]
+    np.testing.assert_array_equal(answers[0], answers[1])
 
 
 def test_a_logged_model_requires_its_library(in_root):

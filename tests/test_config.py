@@ -57,6 +57,7 @@ def test_overrides_reach_the_config(in_root):
         ("evaluation.cv_folds=1", "evaluation.cv_folds=1 is invalid: expected an integer from 2"),
         ("evaluation.primary_metric=auc", "evaluation.primary_metric='auc' is invalid"),
         ("evaluation.permutation_repeats=0", "evaluation.permutation_repeats=0 is invalid"),
+        ("evaluation.permutation_max_rows=10", "evaluation.permutation_max_rows=10 is invalid"),
         ("data.na_values=3", "data.na_values: Cannot assign int"),
         ("paths.results_dir=/tmp/x", "paths.results_dir='/tmp/x' is invalid"),
     ],

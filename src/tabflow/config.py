@@ -190,6 +190,7 @@ class EvaluationConfig:
     cv_folds: int = 5
     primary_metric: str | None = None  # None: the task's (tabflow.tasks.TASKS)
     permutation_repeats: int = 5
+    permutation_max_rows: int | None = 100_000  # None: every test row
     calibration_bins: int = 5
 
     def __post_init__(self) -> None:
@@ -204,6 +205,12 @@ class EvaluationConfig:
         if not 1 <= self.permutation_repeats <= 1000:
             raise _range(
                 "evaluation.permutation_repeats", self.permutation_repeats, "from 1 to 1000"
+            )
+        if self.permutation_max_rows is not None and self.permutation_max_rows < 100:
+            raise _range(
+                "evaluation.permutation_max_rows",
+                self.permutation_max_rows,
+                "at least 100, or null for every row",
             )
         if not 2 <= self.calibration_bins <= 100:
             raise _range("evaluation.calibration_bins", self.calibration_bins, "from 2 to 100")

@@ -60,7 +60,14 @@ def run(job: Job) -> dict[str, float]:
     metric = str(evaluation.primary_metric)
     seed = int(cfg.training.random_state)
     importance = permutation_importance(
-        model, X, y, task, metric, int(evaluation.permutation_repeats), seed
+        model,
+        X,
+        y,
+        task,
+        metric,
+        int(evaluation.permutation_repeats),
+        seed,
+        evaluation.permutation_max_rows,
     )
     reading = read_json(paths.data_summary)["reading"]
     classes = list(reading["problem"]["classes"])
