@@ -20,8 +20,8 @@ reported as medians of `--reps` repetitions (this machine is shared and noisy):
   sweep        configs/sweep/wide.yaml (3 models x 40 random trials, 5-fold CV, each trial
                an MLflow child run, then each best refit and tested): snakemake -j 3
                against (a) one process in a plain loop (one_process.py --sweep, CV with
-               n_jobs=2), (b) one Snakemake job per trial (sweep_shards=<trials>), (c) Hydra
-               multirun with the basic launcher over benchmarks/hydra_trial.py (trials only)
+               n_jobs=2), (c) Hydra multirun with the basic launcher over
+               benchmarks/hydra_trial.py (trials only)
   skewed       SKEWED (120 grid points; an rf or gb trial costs many lr trials): the sweep
                against the plain loop as in sweep, alternating (trial phase, busy cores)
   extension    a 24-point grid, then grown to 36 points: trials fitted and wall time
@@ -97,7 +97,6 @@ BUDGET = {  # issue 6, on this 2-core machine
     "many_ratio": 1.5,  # issue 14: seeds against the same work in one process
     "sweep_vs_loop": 1.3,  # (a), issue 23: the whole run
     "sweep_trial_phase": 1.1,  # issue 23: first trial started to last ended
-    "sweep_vs_job_per_trial": 0.25,  # (b)
     "boosting_wall_ratio": 1.2,  # issue 22: the workflow against one process
     "huge_peak_mb": 24 * 1024,  # issue 22: 5,000,000 rows within the machine's memory
 }
@@ -722,7 +721,7 @@ def _fitted(results: Path) -> tuple[int, int]:
 def case_sweep(b: Bench, out: dict, name: str, key: str = "sweep", more: bool = True) -> None:
     """The sweep's trials and tuned models (no default models) against the plain loop,
     alternating: the whole run, and the trial phase (first trial started to last ended)
-    with how busy the cores were in it. `more`: also (b) a job per trial, (c) Hydra."""
+    with how busy the cores were in it. `more`: also (c) Hydra's multirun."""
     import yaml
 
     space = yaml.safe_load((b.work / "configs" / "sweep" / f"{name}.yaml").read_text())
@@ -791,10 +790,10 @@ def case_sweep(b: Bench, out: dict, name: str, key: str = "sweep", more: bool = 
     if not more:
         out[key] = result
         return
-    per_trial = b.time("snakemake", "-j", "3", *targets, *config, f"sweep_shards={trials}")
-    jobs = len(list((b.work / "results" / "logs" / "sweep_shard").glob("*.log")))
-    (b.work / "mlflow.db").unlink(missing_ok=True)
-    # (c): the trials under Hydra's multirun, after the same preprocessing (kept from (b)).
+    # (c): the trials under Hydra's multirun, after the same preprocessing. (A job per trial
+    # is no longer measured: with one queue, sweep_shards=120 starts 120 shards of which
+    # the first few take every trial and the rest find the queue empty.)
+    b.time("snakemake", "-j", "1", _paths().train_data, _paths().data_summary)
     hydra = 0.0
     for model in swept:
         n = counts[model]
@@ -809,9 +808,6 @@ def case_sweep(b: Bench, out: dict, name: str, key: str = "sweep", more: bool = 
     b.clean()
     out[key] = {
         **result,
-        "job_per_trial_s": round(per_trial, 2),
-        "job_per_trial_jobs": jobs,
-        "vs_job_per_trial": round(median(ours) / per_trial, 2),
         "hydra_multirun_trials_only_s": round(hydra, 2),
     }
 
@@ -986,14 +982,6 @@ def table(out: dict) -> str:
                 f"{c['snakemake_median_s']} s / {c['one_process_median_s']} s",
                 c["vs_loop"],
                 BUDGET["sweep_vs_loop"],
-            )
-        )
-        rows.append(
-            (
-                "7 sweep / a job per trial",
-                f"{c['snakemake_median_s']} s / {c['job_per_trial_s']} s",
-                c["vs_job_per_trial"],
-                BUDGET["sweep_vs_job_per_trial"],
             )
         )
         rows.append(
