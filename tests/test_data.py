@@ -92,6 +92,21 @@ def test_deduplicate_counts_exact_duplicates():
     assert n == 1 and len(out) == 3
 
 
+@pytest.mark.parametrize(
+    ("task", "y"), [("binary", ["yes", "no", "yes"]), ("multiclass", ["a", "b", "c"])]
+)
+def test_encoding_the_target_and_finding_no_duplicates_copy_no_feature(task, y):
+    """A table of millions of rows is not held twice: the features are shared with the
+    table read (pandas copy-on-write), which stays as it was."""
+    import numpy as np
+
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": y})
+    out, _ = encode_target(df, _data_cfg(), "x.csv", task)
+    kept, n = deduplicate(out)
+    assert n == 0 and np.shares_memory(kept["a"].to_numpy(), df["a"].to_numpy())
+    assert df["y"].tolist() == y, "the table read is unchanged"
+
+
 def test_missing_file_says_dvc_pull(tmp_path):
     with pytest.raises(DataError, match=r"not found \(data.raw_path\): run `dvc pull`"):
         load_raw(_data_cfg(raw_path=str(tmp_path / "nope.csv")))

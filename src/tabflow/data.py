@@ -243,7 +243,7 @@ def _infinite_as_missing(df: pd.DataFrame, path: Path) -> pd.DataFrame:
         path,
         ", ".join(f"{c} ({n} rows)" for c, n in counts.items()),
     )
-    out = df.copy()
+    out = df.copy(deep=False)  # the other columns shared (copy-on-write), not copied
     out[list(counts)] = out[list(counts)].replace([np.inf, -np.inf], np.nan)
     return out
 
@@ -282,9 +282,7 @@ def encode_target(
                 f"{source}: data.task=regression needs numbers in {target!r}, but it has "
                 f"{df[target][values.isna()].iloc[0]!r}; fix the rows or set data.task"
             )
-        out = df.copy()
-        out[target] = values.astype("float64")
-        return out, []
+        return with_column(df, target, values.astype("float64")), []
     values = df[target].dropna().unique()
     if len(values) == 1:
         raise DataError(
@@ -304,9 +302,10 @@ def encode_target(
             f"{source}: data.positive_label={positive_label!r} is not a value of {target!r} "
             f"(values: {', '.join(map(str, values))}); fix it in configs/data.yaml"
         )
-    out = df.copy()
-    out[target] = (as_text == positive_label).astype("int64")
-    return out, [negative, positive]
+    return with_column(df, target, (as_text == positive_label).astype("int64")), [
+        negative,
+        positive,
+    ]
 
 
 def _codes(df: pd.DataFrame, target: str) -> tuple[pd.DataFrame, list[str]]:
@@ -315,9 +314,8 @@ def _codes(df: pd.DataFrame, target: str) -> tuple[pd.DataFrame, list[str]]:
 
     classes = sorted(df[target].unique(), key=lambda v: (isinstance(v, str), v))
     names = [as_text(c) for c in classes]
-    out = df.copy()
-    out[target] = df[target].map({c: i for i, c in enumerate(classes)}).astype("int64")
-    return out, [str(n) for n in names]
+    codes = df[target].map({c: i for i, c in enumerate(classes)}).astype("int64")
+    return with_column(df, target, codes), [str(n) for n in names]
 
 
 def _binarize(df: pd.DataFrame, target: str, rule: str, source: str) -> pd.DataFrame:
@@ -338,9 +336,7 @@ def _binarize(df: pd.DataFrame, target: str, rule: str, source: str) -> pd.DataF
             f"{source}: data.positive_when={rule!r} puts every row of {target!r} in one "
             f"class; choose a threshold inside its range ({numeric.min()} to {numeric.max()})"
         )
-    out = df.copy()
-    out[target] = positive.astype("int64")
-    return out
+    return with_column(df, target, positive.astype("int64"))
 
 
 def feature_columns(
@@ -357,10 +353,22 @@ def feature_columns(
     return numeric, categorical
 
 
+def with_column(df: pd.DataFrame, column: str, values: Any) -> pd.DataFrame:
+    """`df` with one column replaced; the other columns are shared, not copied (pandas'
+    copy-on-write leaves `df` as it was): a table of millions of rows is not held twice."""
+    out = df.copy(deep=False)
+    out[column] = values
+    return out
+
+
 def deduplicate(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Drop exact duplicate rows (features and target), keeping the first of each."""
+    """Drop exact duplicate rows (features and target), keeping the first of each (with
+    none, the table itself: no copy)."""
     dup = df.duplicated(keep="first")
-    return df.loc[~dup].reset_index(drop=True), int(dup.sum())
+    n_dup = int(dup.sum())
+    if not n_dup:
+        return df.reset_index(drop=True), 0
+    return df.loc[~dup].reset_index(drop=True), n_dup
 
 
 def split(
@@ -412,8 +420,6 @@ def prepare(cfg: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     report = check_table(df, data_cfg, n_dup, task, names)
     seed = cfg.training.random_state
     target = data_cfg.target_col
-    train, test = split(df, target, cfg.training.test_size, seed, task, names)
-    report.update(check_split(train, target, int(cfg.evaluation.cv_folds), task, names))
     numeric, categorical = feature_columns(df, target, column_settings(data_cfg)[0])
     summary = {
         "reading": reading(data_cfg, raw, categorical, task, names),
@@ -423,14 +429,22 @@ def prepare(cfg: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
         "n_rows_raw": int(len(raw)),
         "n_duplicates_dropped": n_dup,
         "n_rows": int(len(df)),
-        "n_train": int(len(train)),
-        "n_test": int(len(test)),
-        **_target_counts(train, test, target, task),
-        "numeric_cols": numeric,
-        "categorical_cols": categorical,
-        "n_missing": {c: int(n) for c, n in df.isna().sum().items() if n},
-        "validation": report,
     }
+    missing = {c: int(n) for c, n in df.isna().sum().items() if n}
+    del raw  # the split's copies are the only ones from here
+    train, test = split(df, target, cfg.training.test_size, seed, task, names)
+    report.update(check_split(train, target, int(cfg.evaluation.cv_folds), task, names))
+    summary.update(
+        {
+            "n_train": int(len(train)),
+            "n_test": int(len(test)),
+            **_target_counts(train, test, target, task),
+            "numeric_cols": numeric,
+            "categorical_cols": categorical,
+            "n_missing": missing,
+            "validation": report,
+        }
+    )
     log.info("split: %d train / %d test rows", len(train), len(test))
     return train, test, summary
 
