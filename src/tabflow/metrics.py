@@ -200,7 +200,6 @@ def cross_validate(
     big table would otherwise sit silent for minutes); `n_jobs` folds at a time. Each
     fold predicts its rows once for every metric (score_fitted).
     """
-    import numpy as np
     from joblib import Parallel, delayed
     from sklearn.base import clone
 
@@ -221,7 +220,14 @@ def cross_validate(
             log.info(
                 "%sCV fold %d/%d: %s %.4f (%.1f s)", label, i, folds, primary, one[primary], elapsed
             )
-    out: dict[str, Any] = {"folds": folds}
+    return summarize(scores, metrics)
+
+
+def summarize(scores: list[dict[str, float]], metrics: list[str]) -> dict[str, Any]:
+    """Each fold's scores -> {"folds": k, metric: {mean, std (ddof 0)}}: a CV result."""
+    import numpy as np
+
+    out: dict[str, Any] = {"folds": len(scores)}
     for name in metrics:
         values = np.asarray([one[name] for one in scores], dtype=float)
         out[name] = {"mean": float(values.mean()), "std": float(values.std())}

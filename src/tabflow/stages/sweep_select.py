@@ -144,8 +144,7 @@ def nested(job: Job, spec: dict[str, Any], metric: str, label: str) -> dict[str,
     scored on the rows outside the fold, the best of them by that CV, fitted there and
     scored on the fold. {"cv": mean and std over the outer folds, "folds": each fold's
     choice and scores}: an estimate of what searching gives, which no choice has seen."""
-    import numpy as np
-
+    from tabflow.metrics import summarize
     from tabflow.stages.sweep_shard import Trials
 
     paths, model = Paths.from_config(job.cfg), str(job.model)
@@ -164,11 +163,7 @@ def nested(job: Job, spec: dict[str, Any], metric: str, label: str) -> dict[str,
                 f"{best['params']} failed on the rows outside the fold: {scores['error']}"
             )
         folds.append({"outer": k, "trial": best["trial"], "params": best["params"], **scores})
-    cv: dict[str, Any] = {"folds": len(folds)}
-    for name in names:
-        values = np.asarray([one[name] for one in folds], dtype=float)
-        cv[name] = {"mean": float(values.mean()), "std": float(values.std())}
-    return {"cv": cv, "folds": folds}
+    return {"cv": summarize(folds, names), "folds": folds}
 
 
 def run(job: Job) -> dict[str, Any]:

@@ -227,7 +227,7 @@ def queue_order(spec: dict[str, Any]) -> list[tuple[str, int, int | None]]:
     None: the search itself, k: its copy inside outer fold k (nested CV). tpe: a search's
     `trials` slots, each asked of Optuna when a shard takes it."""
     counts = {m: int(one["count"]) for m, one in spec["models"].items()}
-    outers = [None, *range(int(spec.get("outer", 0)))]
+    outers = [None, *range(int(spec["outer"]))]
     return [
         (m, i, k)
         for i in range(max(counts.values()))
